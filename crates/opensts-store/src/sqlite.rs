@@ -1,0 +1,784 @@
+//! The SQLite backend: one database file, for single-node deployments.
+//!
+//! # Connections and concurrency
+//! SQLite lets one writer at a time into a database file. The store keeps two pools:
+//! * a **writer pool of exactly one connection**: writes inside this process queue for it in
+//!   the pool (never inside SQLite), and every write transaction starts with `BEGIN IMMEDIATE`,
+//!   which takes the file's write lock up front. A writer in *another* process (e.g. `opensts
+//!   account create` next to a running server) therefore waits in SQLite's busy handler for up
+//!   to [`BUSY_TIMEOUT`] instead of failing with `SQLITE_BUSY`: a deferred `BEGIN` could fail
+//!   mid-transaction when upgrading from read to write, which the busy handler cannot fix.
+//! * a **reader pool** of [`READ_POOL_SIZE`] connections. In WAL mode readers never block the
+//!   writer nor each other, and each statement sees the last committed state.
+//!
+//! # Durability
+//! `journal_mode=WAL` with `synchronous=FULL`: every commit fsyncs the WAL before it returns,
+//! so an acknowledged write survives `kill -9` of the process *and* an OS crash or power loss.
+//! (`synchronous=NORMAL` would survive `kill -9` but could lose the last commits on power
+//! loss.) The price is one fsync per write transaction, which is fine for IAM-rate writes;
+//! reads are unaffected.
+//!
+//! `foreign_keys=ON` (SQLite leaves it off by default).
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{Sqlite, Transaction};
+
+use crate::common::{
+    AccessKeyRow, EntityRow, KeyringRow, TxResult, access_key_from_row, check_expect,
+    check_record_account, conflict, doc_to_db, entity_from_row, keyring_from_row,
+    map_migrate_error, map_sqlx_error, name_key,
+};
+use crate::{
+    AccessKeyRecord, Account, Entity, KeyringRecord, Result, Store, StoreError, UnixTime, Write,
+};
+
+/// How long a statement waits for another process's write lock before giving up with
+/// [`StoreError::Unavailable`] (SQLite's `busy_timeout`).
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Number of read connections (the writer has exactly one).
+pub const READ_POOL_SIZE: u32 = 4;
+
+/// How long a caller waits for a pooled connection (in-process writers queue here).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Expired one-time claims are purged on every this-many-th `claim_once` call of a store.
+const CLAIM_PURGE_INTERVAL: u64 = 1024;
+
+static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// A [`Store`] in one SQLite database file (or in memory, for tests).
+///
+/// Cheap to clone: clones share the pools.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    claim_calls: Arc<AtomicU64>,
+}
+
+fn map_err(e: sqlx::Error) -> StoreError {
+    map_sqlx_error(e, unavailable_db_error)
+}
+
+/// SQLite result codes that mean "the database cannot be used right now" rather than "this
+/// request is wrong": BUSY (after the busy timeout), LOCKED, READONLY, IOERR, FULL, CANTOPEN,
+/// PROTOCOL. The code sqlx reports is the extended one; the primary code is its low byte.
+fn unavailable_db_error(e: &dyn sqlx::error::DatabaseError) -> bool {
+    let Some(code) = e.code().and_then(|c| c.parse::<i32>().ok()) else {
+        return false;
+    };
+    matches!(code & 0xff, 5 | 6 | 8 | 10 | 13 | 14 | 15)
+}
+
+fn is_memory_url(url: &str) -> bool {
+    let rest = url.get("sqlite:".len()..).unwrap_or("");
+    rest == ":memory:" || rest.starts_with(":memory:?") || rest.contains("mode=memory")
+}
+
+impl SqliteStore {
+    /// Opens (creating it if missing) the database at `url_or_path`: either a `sqlite:` URL
+    /// (`sqlite://<data-dir>/opensts.db?mode=rwc`, `sqlite:relative.db`, `sqlite::memory:`) or a
+    /// plain file path. Does not run migrations: call [`Store::migrate`].
+    pub async fn open(url_or_path: &str) -> Result<Self> {
+        let has_scheme = url_or_path
+            .get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case("sqlite:"));
+        if has_scheme {
+            if is_memory_url(url_or_path) {
+                return Self::open_in_memory().await;
+            }
+            let options = SqliteConnectOptions::from_str(url_or_path)
+                .map_err(|e| StoreError::Other(format!("invalid SQLite URL: {e}")))?;
+            Self::open_with(options).await
+        } else {
+            Self::open_path(url_or_path).await
+        }
+    }
+
+    /// Opens (creating it if missing) the database file at `path`.
+    pub async fn open_path(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(SqliteConnectOptions::new().filename(path)).await
+    }
+
+    /// Opens a database with the given options; the store's own settings (create if missing,
+    /// WAL, `synchronous=FULL`, foreign keys, busy timeout) override the corresponding ones.
+    pub async fn open_with(options: SqliteConnectOptions) -> Result<Self> {
+        let options = options
+            .create_if_missing(true)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .synchronous(SqliteSynchronous::Full);
+        // The writer connects first and switches the file to WAL (a persistent property of the
+        // file); readers then just use it. Switching journal mode needs an exclusive lock that
+        // the busy handler does not wait for, so only one connection ever asks for it.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.clone().journal_mode(SqliteJournalMode::Wal))
+            .await
+            .map_err(map_err)?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READ_POOL_SIZE)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(map_err)?;
+        Ok(Self {
+            writer,
+            reader,
+            claim_calls: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// A private in-memory database (for tests). It lives in a single connection that is never
+    /// recycled, shared by reads and writes, and disappears with the last clone of the store.
+    pub async fn open_in_memory() -> Result<Self> {
+        let options = SqliteConnectOptions::new()
+            .in_memory(true)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(map_err)?;
+        Ok(Self {
+            writer: pool.clone(),
+            reader: pool,
+            claim_calls: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// Closes all connections (waits for checked-out ones to come back). Later calls fail
+    /// with [`StoreError::Unavailable`].
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+
+    /// Deletes the one-time claims that expired at `now` (`expires_at <= now`); returns how
+    /// many. `claim_once` also does this every so often by itself.
+    pub async fn purge_expired_claims(&self, now: UnixTime) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM one_time_claims WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)
+    }
+}
+
+/// Commits `tx` if `result` is a success, otherwise rolls it back.
+async fn finish<T>(tx: Transaction<'static, Sqlite>, result: TxResult<T>) -> Result<T> {
+    match result {
+        Ok(value) => {
+            tx.commit().await.map_err(map_err)?;
+            Ok(value)
+        }
+        Err(failure) => {
+            if let Err(e) = tx.rollback().await {
+                tracing::warn!(error = %e, "SQLite rollback failed");
+            }
+            Err(failure.into_store(map_err))
+        }
+    }
+}
+
+/// Increments the change counter and records it as `account_id`'s generation.
+async fn bump(conn: &mut SqliteConnection, account_id: &str) -> TxResult<i64> {
+    let counter: i64 = sqlx::query_scalar(
+        "UPDATE change_counter SET value = value + 1 WHERE id = 1 RETURNING value",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO account_generations (account_id, generation) VALUES ($1, $2) \
+         ON CONFLICT (account_id) DO UPDATE SET generation = excluded.generation",
+    )
+    .bind(account_id)
+    .bind(counter)
+    .execute(&mut *conn)
+    .await?;
+    Ok(counter)
+}
+
+async fn insert_access_key(
+    conn: &mut SqliteConnection,
+    index: usize,
+    key: &AccessKeyRecord,
+) -> TxResult<()> {
+    let done = sqlx::query(
+        "INSERT INTO access_keys \
+         (access_key_id, account_id, user_name, user_name_key, secret_sealed, status, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+    )
+    .bind(&key.access_key_id)
+    .bind(&key.account_id)
+    .bind(key.user_name.as_deref())
+    .bind(key.user_name.as_deref().map(name_key))
+    .bind(&key.secret_sealed)
+    .bind(key.status.as_str())
+    .bind(key.created_at)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(conflict(
+            index,
+            format!("access key {} already exists", key.access_key_id),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+async fn apply_writes(
+    conn: &mut SqliteConnection,
+    account_id: &str,
+    writes: &[Write],
+    now: UnixTime,
+) -> TxResult<()> {
+    let account: Option<i64> = sqlx::query_scalar("SELECT 1 FROM accounts WHERE id = $1")
+        .bind(account_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if account.is_none() {
+        return Err(StoreError::NotFound(format!("account {account_id}")).into());
+    }
+    bump(conn, account_id).await?;
+    for (index, write) in writes.iter().enumerate() {
+        match write {
+            Write::PutEntity {
+                kind,
+                name,
+                doc,
+                expect,
+            } => {
+                let key = name_key(name);
+                let current = entity_version(conn, account_id, kind, &key).await?;
+                check_expect(*expect, current, index, kind, name)?;
+                let doc = doc_to_db(doc)?;
+                let done = match current {
+                    Some(version) => {
+                        sqlx::query(
+                            "UPDATE entities SET doc = $1, version = version + 1, updated_at = $2 \
+                             WHERE account_id = $3 AND kind = $4 AND name_key = $5 AND version = $6",
+                        )
+                        .bind(&doc)
+                        .bind(now)
+                        .bind(account_id)
+                        .bind(kind)
+                        .bind(&key)
+                        .bind(version)
+                        .execute(&mut *conn)
+                        .await?
+                    }
+                    None => {
+                        sqlx::query(
+                            "INSERT INTO entities \
+                             (account_id, kind, name_key, name, doc, version, created_at, updated_at) \
+                             VALUES ($1, $2, $3, $4, $5, 1, $6, $6) ON CONFLICT DO NOTHING",
+                        )
+                        .bind(account_id)
+                        .bind(kind)
+                        .bind(&key)
+                        .bind(name)
+                        .bind(&doc)
+                        .bind(now)
+                        .execute(&mut *conn)
+                        .await?
+                    }
+                };
+                if done.rows_affected() != 1 {
+                    return Err(
+                        conflict(index, format!("{kind} '{name}' changed concurrently")).into(),
+                    );
+                }
+            }
+            Write::DeleteEntity { kind, name, expect } => {
+                let key = name_key(name);
+                let current = entity_version(conn, account_id, kind, &key).await?;
+                check_expect(*expect, current, index, kind, name)?;
+                if let Some(version) = current {
+                    let done = sqlx::query(
+                        "DELETE FROM entities \
+                         WHERE account_id = $1 AND kind = $2 AND name_key = $3 AND version = $4",
+                    )
+                    .bind(account_id)
+                    .bind(kind)
+                    .bind(&key)
+                    .bind(version)
+                    .execute(&mut *conn)
+                    .await?;
+                    if done.rows_affected() != 1 {
+                        return Err(conflict(
+                            index,
+                            format!("{kind} '{name}' changed concurrently"),
+                        )
+                        .into());
+                    }
+                }
+            }
+            Write::InsertAccessKey(key) => {
+                check_record_account(index, account_id, &key.account_id)?;
+                insert_access_key(conn, index, key).await?;
+            }
+            Write::UpdateAccessKeyStatus {
+                access_key_id,
+                status,
+            } => {
+                let done = sqlx::query(
+                    "UPDATE access_keys SET status = $1 WHERE access_key_id = $2 AND account_id = $3",
+                )
+                .bind(status.as_str())
+                .bind(access_key_id)
+                .bind(account_id)
+                .execute(&mut *conn)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Err(missing_key(index, access_key_id, account_id).into());
+                }
+            }
+            Write::DeleteAccessKey { access_key_id } => {
+                let done = sqlx::query(
+                    "DELETE FROM access_keys WHERE access_key_id = $1 AND account_id = $2",
+                )
+                .bind(access_key_id)
+                .bind(account_id)
+                .execute(&mut *conn)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Err(missing_key(index, access_key_id, account_id).into());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn missing_key(index: usize, access_key_id: &str, account_id: &str) -> StoreError {
+    conflict(
+        index,
+        format!("access key {access_key_id} does not exist in account {account_id}"),
+    )
+}
+
+async fn entity_version(
+    conn: &mut SqliteConnection,
+    account_id: &str,
+    kind: &str,
+    key: &str,
+) -> TxResult<Option<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT version FROM entities WHERE account_id = $1 AND kind = $2 AND name_key = $3",
+    )
+    .bind(account_id)
+    .bind(kind)
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+macro_rules! entity_columns {
+    () => {
+        "account_id, kind, name, doc, version, created_at, updated_at"
+    };
+}
+macro_rules! access_key_columns {
+    () => {
+        "access_key_id, account_id, user_name, secret_sealed, status, created_at"
+    };
+}
+
+async fn create_account_tx(
+    conn: &mut SqliteConnection,
+    account: &Account,
+    root_key: &AccessKeyRecord,
+) -> TxResult<()> {
+    let done = sqlx::query(
+        "INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind(&account.id)
+    .bind(&account.name)
+    .bind(account.created_at)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(conflict(0, format!("account {} already exists", account.id)).into());
+    }
+    insert_access_key(conn, 0, root_key).await?;
+    bump(conn, &account.id).await?;
+    Ok(())
+}
+
+async fn keyring_insert_tx(conn: &mut SqliteConnection, record: &KeyringRecord) -> TxResult<()> {
+    let done = sqlx::query(
+        "INSERT INTO keyring (purpose, key_id, material_sealed, created_at, retired_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+    )
+    .bind(&record.purpose)
+    .bind(i64::from(record.key_id))
+    .bind(&record.material_sealed)
+    .bind(record.created_at)
+    .bind(record.retired_at)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(conflict(
+            0,
+            format!(
+                "key {} of purpose {} already exists",
+                record.key_id, record.purpose
+            ),
+        )
+        .into());
+    }
+    bump(conn, "").await?;
+    Ok(())
+}
+
+async fn keyring_retire_tx(
+    conn: &mut SqliteConnection,
+    purpose: &str,
+    key_id: u32,
+    retired_at: UnixTime,
+) -> TxResult<()> {
+    let done = sqlx::query("UPDATE keyring SET retired_at = $1 WHERE purpose = $2 AND key_id = $3")
+        .bind(retired_at)
+        .bind(purpose)
+        .bind(i64::from(key_id))
+        .execute(&mut *conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(missing_ring_key(purpose, key_id).into());
+    }
+    bump(conn, "").await?;
+    Ok(())
+}
+
+async fn keyring_delete_tx(
+    conn: &mut SqliteConnection,
+    purpose: &str,
+    key_id: u32,
+) -> TxResult<()> {
+    let done = sqlx::query("DELETE FROM keyring WHERE purpose = $1 AND key_id = $2")
+        .bind(purpose)
+        .bind(i64::from(key_id))
+        .execute(&mut *conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(missing_ring_key(purpose, key_id).into());
+    }
+    bump(conn, "").await?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> Result<()> {
+        // The whole run happens under the file's write lock (`BEGIN IMMEDIATE`; sqlx runs each
+        // migration in a savepoint inside it), so processes starting at once apply each
+        // migration exactly once; the others wait in the busy handler, then find nothing to do.
+        let mut tx = self.begin_write().await?;
+        // `run_direct` is `run` without the `Acquire` indirection, whose higher-ranked bound
+        // does not hold inside an `async_trait` future (sqlx documents it as the workaround).
+        MIGRATOR
+            .run_direct(None, &mut *tx, false)
+            .await
+            .map_err(|e| map_migrate_error(e, map_err))?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn create_account(&self, account: &Account, root_key: &AccessKeyRecord) -> Result<()> {
+        check_record_account(0, &account.id, &root_key.account_id)?;
+        let mut tx = self.begin_write().await?;
+        let result = create_account_tx(&mut tx, account, root_key).await;
+        finish(tx, result).await
+    }
+
+    async fn get_account(&self, account_id: &str) -> Result<Option<Account>> {
+        let row: Option<(String, String, i64)> =
+            sqlx::query_as("SELECT id, name, created_at FROM accounts WHERE id = $1")
+                .bind(account_id)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(map_err)?;
+        Ok(row.map(|(id, name, created_at)| Account {
+            id,
+            name,
+            created_at,
+        }))
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<Account>> {
+        let rows: Vec<(String, String, i64)> =
+            sqlx::query_as("SELECT id, name, created_at FROM accounts ORDER BY id")
+                .fetch_all(&self.reader)
+                .await
+                .map_err(map_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, created_at)| Account {
+                id,
+                name,
+                created_at,
+            })
+            .collect())
+    }
+
+    async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>> {
+        let row: Option<AccessKeyRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            access_key_columns!(),
+            " FROM access_keys WHERE access_key_id = $1"
+        ))
+        .bind(access_key_id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(map_err)?;
+        row.map(access_key_from_row).transpose()
+    }
+
+    async fn list_access_keys(
+        &self,
+        account_id: &str,
+        user_name: Option<&str>,
+    ) -> Result<Vec<AccessKeyRecord>> {
+        let rows: Vec<AccessKeyRow> = match user_name {
+            None => {
+                sqlx::query_as(concat!(
+                    "SELECT ",
+                    access_key_columns!(),
+                    " FROM access_keys \
+                     WHERE account_id = $1 AND user_name IS NULL \
+                     ORDER BY created_at, access_key_id"
+                ))
+                .bind(account_id)
+                .fetch_all(&self.reader)
+                .await
+            }
+            Some(user) => {
+                sqlx::query_as(concat!(
+                    "SELECT ",
+                    access_key_columns!(),
+                    " FROM access_keys \
+                     WHERE account_id = $1 AND user_name_key = $2 \
+                     ORDER BY created_at, access_key_id"
+                ))
+                .bind(account_id)
+                .bind(name_key(user))
+                .fetch_all(&self.reader)
+                .await
+            }
+        }
+        .map_err(map_err)?;
+        rows.into_iter().map(access_key_from_row).collect()
+    }
+
+    async fn get_entity(&self, account_id: &str, kind: &str, name: &str) -> Result<Option<Entity>> {
+        let row: Option<EntityRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            entity_columns!(),
+            " FROM entities \
+             WHERE account_id = $1 AND kind = $2 AND name_key = $3"
+        ))
+        .bind(account_id)
+        .bind(kind)
+        .bind(name_key(name))
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(map_err)?;
+        row.map(entity_from_row).transpose()
+    }
+
+    async fn list_entities(&self, account_id: &str, kind: &str) -> Result<Vec<Entity>> {
+        let rows: Vec<EntityRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            entity_columns!(),
+            " FROM entities \
+             WHERE account_id = $1 AND kind = $2 ORDER BY name_key"
+        ))
+        .bind(account_id)
+        .bind(kind)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        rows.into_iter().map(entity_from_row).collect()
+    }
+
+    async fn apply(&self, account_id: &str, writes: &[Write], now: UnixTime) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let result = apply_writes(&mut tx, account_id, writes, now).await;
+        finish(tx, result).await
+    }
+
+    async fn change_counter(&self) -> Result<i64> {
+        let value: Option<i64> =
+            sqlx::query_scalar("SELECT value FROM change_counter WHERE id = 1")
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(map_err)?;
+        Ok(value.unwrap_or(0))
+    }
+
+    async fn changes_since(&self, counter: i64) -> Result<(i64, Vec<(String, i64)>)> {
+        // Counter first: a change committed between the two reads then shows up in the list
+        // (and again next time, harmlessly) instead of being skipped.
+        let current = self.change_counter().await?;
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT account_id, generation FROM account_generations \
+             WHERE generation > $1 ORDER BY generation",
+        )
+        .bind(counter)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        Ok((current, rows))
+    }
+
+    async fn keyring_list(&self, purpose: &str) -> Result<Vec<KeyringRecord>> {
+        let rows: Vec<KeyringRow> = sqlx::query_as(
+            "SELECT purpose, key_id, material_sealed, created_at, retired_at FROM keyring \
+             WHERE purpose = $1 ORDER BY key_id",
+        )
+        .bind(purpose)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        rows.into_iter().map(keyring_from_row).collect()
+    }
+
+    async fn keyring_insert(&self, record: &KeyringRecord) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let result = keyring_insert_tx(&mut tx, record).await;
+        finish(tx, result).await
+    }
+
+    async fn keyring_retire(&self, purpose: &str, key_id: u32, retired_at: UnixTime) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let result = keyring_retire_tx(&mut tx, purpose, key_id, retired_at).await;
+        finish(tx, result).await
+    }
+
+    async fn keyring_delete(&self, purpose: &str, key_id: u32) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let result = keyring_delete_tx(&mut tx, purpose, key_id).await;
+        finish(tx, result).await
+    }
+
+    async fn claim_once(
+        &self,
+        scope: &str,
+        id: &str,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<bool> {
+        let calls = self.claim_calls.fetch_add(1, Ordering::Relaxed);
+        if calls.is_multiple_of(CLAIM_PURGE_INTERVAL)
+            && let Err(e) = self.purge_expired_claims(now).await
+        {
+            tracing::warn!(error = %e, "purging expired one-time claims failed");
+        }
+        // One statement, hence atomic: it inserts the claim, or takes over an expired one, or
+        // changes nothing (a live claim exists) -- which is what the row count tells.
+        let done = sqlx::query(
+            "INSERT INTO one_time_claims (scope, id, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (scope, id) DO UPDATE SET expires_at = excluded.expires_at \
+             WHERE one_time_claims.expires_at <= $4",
+        )
+        .bind(scope)
+        .bind(id)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn get_setting(&self, key: &str) -> Result<Option<String>> {
+        sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+            .bind(key)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)
+    }
+
+    async fn put_setting(&self, key: &str, value: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+}
+
+fn missing_ring_key(purpose: &str, key_id: u32) -> StoreError {
+    StoreError::NotFound(format!("key {key_id} of purpose {purpose}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn int_pragma(pool: &SqlitePool, sql: &'static str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+    }
+
+    /// Every connection, writer and readers, runs with the documented settings.
+    #[tokio::test]
+    async fn connections_are_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_path(dir.path().join("p.db"))
+            .await
+            .unwrap();
+        let busy_ms = i64::try_from(BUSY_TIMEOUT.as_millis()).unwrap();
+        for pool in [&store.writer, &store.reader] {
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!(mode, "wal");
+            assert_eq!(int_pragma(pool, "PRAGMA synchronous").await, 2, "FULL");
+            assert_eq!(int_pragma(pool, "PRAGMA foreign_keys").await, 1);
+            assert_eq!(int_pragma(pool, "PRAGMA busy_timeout").await, busy_ms);
+        }
+        assert_eq!(store.writer.options().get_max_connections(), 1);
+        store.close().await;
+    }
+
+    #[test]
+    fn memory_urls() {
+        assert!(is_memory_url("sqlite::memory:"));
+        assert!(is_memory_url("sqlite://file.db?mode=memory"));
+        assert!(!is_memory_url("sqlite://data/opensts.db?mode=rwc"));
+    }
+}
