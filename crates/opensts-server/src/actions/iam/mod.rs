@@ -1,0 +1,275 @@
+//! IAM actions (`Version=2010-05-08`) and what they share: authorization, validation of
+//! common members, pagination and the XML of common shapes.
+
+pub mod users;
+
+use crate::actions::ActionSpec;
+
+/// The IAM action families. Each has a directory with one file per action, an `ACTIONS`
+/// table and a `run` dispatcher; adding a family means adding it here.
+pub static FAMILIES: &[&[ActionSpec]] = &[users::ACTIONS];
+
+pub fn lookup(action: &str) -> Option<&'static ActionSpec> {
+    FAMILIES
+        .iter()
+        .flat_map(|f| f.iter())
+        .find(|s| s.name == action)
+}
+
+/// Run an IAM action.
+pub async fn run(name: &str, cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResult<Reply> {
+    if let Some(r) = users::run(name, cx, caller, p).await {
+        return r;
+    }
+    Err(ApiError::invalid_action_for_version(
+        name,
+        crate::protocol::IAM_VERSION,
+    ))
+}
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::actions::{ActionCtx, Reply};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::iam::model::{Tag, UserDoc};
+use crate::protocol::xml::{Xml, timestamp};
+use crate::protocol::{CharRule, Params, Violations};
+
+/// Most tags on one IAM entity.
+pub const MAX_TAGS: usize = 50;
+/// Default and largest `MaxItems` of list operations.
+pub const DEFAULT_MAX_ITEMS: i64 = 100;
+pub const MAX_MAX_ITEMS: i64 = 1000;
+
+/// Authorize an IAM call. The root of an account may do anything in its account; every other
+/// principal is refused until identity policies are evaluated (the policy-engine issue).
+pub fn authorize(cx: &ActionCtx<'_>, caller: &Caller, resource_arn: &str) -> ApiResult<()> {
+    if caller.is_root() {
+        return Ok(());
+    }
+    Err(ApiError::access_denied(format!(
+        "User: {} is not authorized to perform: iam:{} on resource: {}",
+        caller.principal().arn(),
+        cx.action,
+        resource_arn
+    )))
+}
+
+/// `Path`: `/` or `/segments/`, 1–512 characters of U+0021–U+007E.
+pub fn check_path(v: &mut Violations, p: &Params, member: &str) -> Option<String> {
+    let path = v.string(p, member, false, 1, 512, Some(CharRule::PathChars))?;
+    if path.starts_with('/') && path.ends_with('/') {
+        Some(path.to_string())
+    } else {
+        v.add(
+            Some(path),
+            member,
+            &format!(
+                "Member must satisfy regular expression pattern: {}",
+                CharRule::PathChars.pattern()
+            ),
+        );
+        None
+    }
+}
+
+/// `Tags.member.N.{Key,Value}`: at most 50, keys 1–128 and values 0–256 characters of the
+/// tag character class, keys unique (case-insensitively).
+pub fn parse_tags(p: &Params) -> ApiResult<Vec<Tag>> {
+    let Some(items) = p.struct_list("Tags")? else {
+        return Ok(Vec::new());
+    };
+    let mut v = Violations::new();
+    if items.len() > MAX_TAGS {
+        v.add(
+            Some(&format!("{} tags", items.len())),
+            "Tags",
+            &format!("Member must have length less than or equal to {MAX_TAGS}"),
+        );
+    }
+    let mut tags = Vec::with_capacity(items.len());
+    for item in &items {
+        let key = item.get("Key").map(String::as_str);
+        let value = item.get("Value").map(String::as_str);
+        match key {
+            None => v.add(None, "Tags.member.key", "Member must not be null"),
+            Some(k) if k.is_empty() || k.chars().count() > 128 => v.add(
+                Some(k),
+                "Tags.member.key",
+                "Member must have length between 1 and 128",
+            ),
+            Some(k) if !k.chars().all(|c| CharRule::TagChars.allows(c)) => v.add(
+                Some(k),
+                "Tags.member.key",
+                &format!(
+                    "Member must satisfy regular expression pattern: {}",
+                    CharRule::TagChars.pattern()
+                ),
+            ),
+            Some(_) => {}
+        }
+        match value {
+            None => v.add(None, "Tags.member.value", "Member must not be null"),
+            Some(val) if val.chars().count() > 256 => v.add(
+                Some(val),
+                "Tags.member.value",
+                "Member must have length less than or equal to 256",
+            ),
+            Some(val) if !val.chars().all(|c| CharRule::TagChars.allows(c)) => v.add(
+                Some(val),
+                "Tags.member.value",
+                &format!(
+                    "Member must satisfy regular expression pattern: {}",
+                    CharRule::TagChars.pattern()
+                ),
+            ),
+            Some(_) => {}
+        }
+        if let (Some(k), Some(val)) = (key, value) {
+            tags.push(Tag {
+                key: k.to_string(),
+                value: val.to_string(),
+            });
+        }
+    }
+    v.into_result()?;
+    for (i, t) in tags.iter().enumerate() {
+        if tags[..i].iter().any(|o| o.key.eq_ignore_ascii_case(&t.key)) {
+            return Err(ApiError::invalid_parameter_value(
+                "Duplicate tag keys found. Please note that Tag keys are case insensitive.",
+            ));
+        }
+    }
+    Ok(tags)
+}
+
+pub fn write_tags(x: &mut Xml, tags: &[Tag]) {
+    if tags.is_empty() {
+        return;
+    }
+    x.open("Tags");
+    for t in tags {
+        x.open("member")
+            .elem("Key", &t.key)
+            .elem("Value", &t.value)
+            .close("member");
+    }
+    x.close("Tags");
+}
+
+/// The `User` shape.
+pub fn write_user(x: &mut Xml, u: &UserDoc, account_id: &str, with_tags: bool) {
+    x.elem("Path", &u.path)
+        .elem("UserName", &u.name)
+        .elem("UserId", &u.user_id)
+        .elem("Arn", &u.arn(account_id))
+        .elem("CreateDate", &timestamp(u.create_date));
+    if let Some(b) = &u.permissions_boundary {
+        x.open("PermissionsBoundary")
+            .elem("PermissionsBoundaryType", "Policy")
+            .elem("PermissionsBoundaryArn", b)
+            .close("PermissionsBoundary");
+    }
+    if with_tags {
+        write_tags(x, &u.tags);
+    }
+}
+
+pub fn no_such_user(name: &str) -> ApiError {
+    ApiError::no_such_entity(format!("The user with name {name} cannot be found."))
+}
+
+/// `Marker` / `MaxItems` of list operations.
+pub struct Page {
+    pub marker: Option<String>,
+    pub max_items: usize,
+}
+
+pub fn parse_page(v: &mut Violations, p: &Params) -> Page {
+    let marker = v
+        .string(p, "Marker", false, 1, 320, Some(CharRule::PolicyChars))
+        .map(str::to_string);
+    let max = v
+        .int(p, "MaxItems", false, 1, MAX_MAX_ITEMS)
+        .unwrap_or(DEFAULT_MAX_ITEMS);
+    Page {
+        marker,
+        max_items: usize::try_from(max).unwrap_or(100),
+    }
+}
+
+/// Apply a page to items sorted by `key`. Returns the page and the marker of the next one.
+pub fn paginate<T>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> String,
+    page: &Page,
+) -> ApiResult<(Vec<T>, Option<String>)> {
+    let start_key = match &page.marker {
+        Some(m) => Some(
+            URL_SAFE_NO_PAD
+                .decode(m)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| ApiError::validation("Invalid Marker"))?,
+        ),
+        None => None,
+    };
+    let mut out = Vec::new();
+    let mut next = None;
+    for item in items {
+        let k = key(&item);
+        if let Some(s) = &start_key
+            && k.as_str() < s.as_str()
+        {
+            continue;
+        }
+        if out.len() == page.max_items {
+            next = Some(URL_SAFE_NO_PAD.encode(k.as_bytes()));
+            break;
+        }
+        out.push(item);
+    }
+    Ok((out, next))
+}
+
+pub fn write_page_end(x: &mut Xml, next: Option<&str>) {
+    x.bool("IsTruncated", next.is_some());
+    if let Some(m) = next {
+        x.elem("Marker", m);
+    }
+}
+
+/// `UserName` as IAM validates it (1–64 of `[\w+=,.@-]`).
+pub fn user_name<'a>(v: &mut Violations, p: &'a Params, required: bool) -> Option<&'a str> {
+    v.string(p, "UserName", required, 1, 64, Some(CharRule::IamName))
+}
+
+/// Resolve the user an access-key operation is about: the named one, or (without `UserName`)
+/// the caller itself — `None` meaning the account root.
+pub async fn key_owner(
+    cx: &ActionCtx<'_>,
+    caller: &Caller,
+    name: Option<&str>,
+) -> ApiResult<Option<UserDoc>> {
+    let account = caller.account_id();
+    match name {
+        Some(n) => match cx.state.get_user_doc(account, n).await? {
+            Some(u) => Ok(Some(u)),
+            None => Err(no_such_user(n)),
+        },
+        None => match caller.principal() {
+            opensts_core::principal::Principal::User { name, .. } => {
+                match cx.state.get_user_doc(account, name).await? {
+                    Some(u) => Ok(Some(u)),
+                    None => Err(no_such_user(name)),
+                }
+            }
+            opensts_core::principal::Principal::Root { .. } => Ok(None),
+            _ => Err(ApiError::validation(
+                "Must specify userName when calling with non-User credentials",
+            )),
+        },
+    }
+}

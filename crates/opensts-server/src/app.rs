@@ -1,0 +1,339 @@
+//! Building and running the server: bootstrap (master key, store, key ring, default account),
+//! the listener, the cache-invalidation poller and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use opensts_core::crypto::MasterKey;
+use opensts_core::ids;
+use opensts_core::keyring::KeyRing;
+use opensts_store::{AccessKeyRecord, Account, KeyStatus, KeyringRecord, Store, StoreError, Write};
+use tokio::net::TcpListener;
+
+use crate::config::{CACHE_POLL_INTERVAL_MS, Config};
+use crate::state::{AppState, Cache, Clock, SystemClock, access_key_aad};
+
+/// Key-ring purpose of the session-token keys.
+pub const SESSION_TOKEN_PURPOSE: &str = "session-token";
+/// Settings key holding the default account id.
+const DEFAULT_ACCOUNT_SETTING: &str = "default_account_id";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(String),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Root credentials generated on first start (to be shown once).
+#[derive(Debug, Clone)]
+pub struct GeneratedRoot {
+    pub account_id: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+/// A built server, bound to its listener, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    state: Arc<AppState>,
+    pub generated_root: Option<GeneratedRoot>,
+}
+
+/// Load the master key from the environment value, or from (or into) the key file.
+pub fn load_master_key(config: &Config) -> Result<MasterKey, StartError> {
+    if let Some(encoded) = &config.master_key {
+        return MasterKey::from_encoded(encoded)
+            .map_err(|e| StartError::Config(format!("OPENSTS_MASTER_KEY: {e}")));
+    }
+    let path = config.master_key_path();
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let (key, _created) = MasterKey::load_or_create(&path)
+        .map_err(|e| StartError::Config(format!("master key file {}: {e}", path.display())))?;
+    Ok(key)
+}
+
+/// Open the store named by the configuration and apply migrations.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let store = opensts_store::open_store(&config.database_url()).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// Load a key ring, creating its first key if the store has none.
+pub async fn load_keyring(
+    store: &dyn Store,
+    master: &MasterKey,
+    purpose: &str,
+    now: i64,
+) -> Result<KeyRing, StartError> {
+    let mut records = store.keyring_list(purpose).await?;
+    if records.is_empty() {
+        let material = KeyRing::new_key_material();
+        let record = KeyringRecord {
+            purpose: purpose.to_string(),
+            key_id: 1,
+            material_sealed: master
+                .wrap_data_key(1, &material)
+                .map_err(|e| StartError::Config(format!("sealing a new key: {e}")))?,
+            created_at: now,
+            retired_at: None,
+        };
+        match store.keyring_insert(&record).await {
+            // Another node created it first: use theirs.
+            Ok(()) | Err(StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        records = store.keyring_list(purpose).await?;
+    }
+    let mut entries = Vec::with_capacity(records.len());
+    for r in &records {
+        let key = master
+            .unwrap_data_key(r.key_id, &r.material_sealed)
+            .map_err(|_| {
+                StartError::Config(format!(
+                    "cannot unseal key {} of the {purpose} key ring: the master key differs from the one that sealed it",
+                    r.key_id
+                ))
+            })?;
+        entries.push((r.key_id, key, r.retired_at.is_some()));
+    }
+    KeyRing::new(entries).map_err(|e| StartError::Config(format!("key ring {purpose}: {e}")))
+}
+
+fn seal_secret(master: &MasterKey, akid: &str, secret: &str) -> Result<Vec<u8>, StartError> {
+    master
+        .seal(secret.as_bytes(), &access_key_aad(akid))
+        .map_err(|e| StartError::Config(format!("sealing a secret: {e}")))
+}
+
+/// Create an account with a fresh root access key. Returns the root key's id and secret.
+pub async fn create_account(
+    store: &dyn Store,
+    master: &MasterKey,
+    account_id: &str,
+    name: &str,
+    root_key: Option<(String, String)>,
+    now: i64,
+) -> Result<(String, String), StartError> {
+    if !ids::is_valid_account_id(account_id) {
+        return Err(StartError::Config(format!(
+            "account id {account_id:?} is not 12 digits"
+        )));
+    }
+    let (akid, secret) = match root_key {
+        Some(k) => k,
+        None => (
+            ids::new_access_key_id_for_account("AKIA", account_id),
+            ids::new_secret_access_key(),
+        ),
+    };
+    let account = Account {
+        id: account_id.to_string(),
+        name: name.to_string(),
+        created_at: now,
+    };
+    let key = AccessKeyRecord {
+        access_key_id: akid.clone(),
+        account_id: account_id.to_string(),
+        user_name: None,
+        secret_sealed: seal_secret(master, &akid, &secret)?,
+        status: KeyStatus::Active,
+        created_at: now,
+    };
+    store.create_account(&account, &key).await?;
+    Ok((akid, secret))
+}
+
+/// Make sure the default account exists; on first start create it (with the configured or
+/// generated root credentials).
+async fn ensure_default_account(
+    config: &Config,
+    store: &dyn Store,
+    master: &MasterKey,
+    now: i64,
+) -> Result<(String, Option<GeneratedRoot>), StartError> {
+    let configured_root = match (&config.root_access_key_id, &config.root_secret_access_key) {
+        (Some(a), Some(s)) => Some((a.clone(), s.clone())),
+        (None, None) => None,
+        _ => {
+            return Err(StartError::Config(
+                "set both OPENSTS_ROOT_ACCESS_KEY_ID and OPENSTS_ROOT_SECRET_ACCESS_KEY, or neither"
+                    .into(),
+            ));
+        }
+    };
+    if let Some((akid, secret)) = &configured_root
+        && (akid.len() < 16 || akid.len() > 128 || secret.len() < 16)
+    {
+        return Err(StartError::Config(
+            "root access key id must be 16-128 characters and the secret at least 16".into(),
+        ));
+    }
+    if let Some(existing) = store.get_setting(DEFAULT_ACCOUNT_SETTING).await? {
+        // Configured root credentials that the store does not know yet are added to the root.
+        if let Some((akid, secret)) = configured_root
+            && store.get_access_key(&akid).await?.is_none()
+        {
+            let rec = AccessKeyRecord {
+                access_key_id: akid.clone(),
+                account_id: existing.clone(),
+                user_name: None,
+                secret_sealed: seal_secret(master, &akid, &secret)?,
+                status: KeyStatus::Active,
+                created_at: now,
+            };
+            store
+                .apply(&existing, &[Write::InsertAccessKey(rec)], now)
+                .await?;
+        }
+        return Ok((existing, None));
+    }
+    // First start. Only one process may create the default account.
+    let claimed = store
+        .claim_once("bootstrap", DEFAULT_ACCOUNT_SETTING, i64::MAX, now)
+        .await?;
+    if !claimed {
+        for _ in 0..100 {
+            if let Some(existing) = store.get_setting(DEFAULT_ACCOUNT_SETTING).await? {
+                return Ok((existing, None));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        return Err(StartError::Config(
+            "another process is creating the default account but did not finish".into(),
+        ));
+    }
+    let account_id = config
+        .account_id
+        .clone()
+        .unwrap_or_else(ids::new_account_id);
+    let generated = configured_root.is_none();
+    let (akid, secret) =
+        create_account(store, master, &account_id, "default", configured_root, now).await?;
+    store
+        .put_setting(DEFAULT_ACCOUNT_SETTING, &account_id)
+        .await?;
+    let root = generated.then(|| GeneratedRoot {
+        account_id: account_id.clone(),
+        access_key_id: akid,
+        secret_access_key: secret,
+    });
+    Ok((account_id, root))
+}
+
+impl Application {
+    /// Bootstrap everything and bind the listener (port 0 picks a free port).
+    pub async fn build(config: Config) -> Result<Application, StartError> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(
+        config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Application, StartError> {
+        if let Some(id) = &config.account_id
+            && !ids::is_valid_account_id(id)
+        {
+            return Err(StartError::Config(format!(
+                "OPENSTS_ACCOUNT_ID {id:?} is not 12 digits"
+            )));
+        }
+        let master_key = load_master_key(&config)?;
+        let store = open_store(&config).await?;
+        let now = clock.now();
+        let ring = load_keyring(store.as_ref(), &master_key, SESSION_TOKEN_PURPOSE, now).await?;
+        let (default_account_id, generated_root) =
+            ensure_default_account(&config, store.as_ref(), &master_key, now).await?;
+        let listener = TcpListener::bind(config.listen).await?;
+        let state = Arc::new(AppState {
+            config,
+            store,
+            master_key,
+            session_ring: RwLock::new(Arc::new(ring)),
+            clock,
+            default_account_id,
+            cache: Cache::default(),
+        });
+        Ok(Application {
+            listener,
+            state,
+            generated_root,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone()
+    }
+
+    /// Serve until `shutdown` resolves, then drain in-flight requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let poller = spawn_change_poller(self.state.clone());
+        let app = crate::http::router(self.state.clone())
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let result = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        poller.abort();
+        result
+    }
+}
+
+/// Poll the store's change counter and drop the caches of accounts that changed — on any node.
+pub fn spawn_change_poller(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut counter = state.store.change_counter().await.unwrap_or_default();
+        let mut tick = tokio::time::interval(Duration::from_millis(CACHE_POLL_INTERVAL_MS));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match state.store.changes_since(counter).await {
+                Ok((now_counter, changed)) => {
+                    if now_counter < counter {
+                        // The store was replaced or reset: forget everything.
+                        state.cache.invalidate_all();
+                    }
+                    let accounts: Vec<String> = changed.into_iter().map(|(a, _)| a).collect();
+                    if accounts.iter().any(String::is_empty) {
+                        reload_keyring(&state).await;
+                    }
+                    state.cache.invalidate_accounts(&accounts);
+                    counter = now_counter;
+                }
+                Err(e) => tracing::warn!(error = %e, "change poll failed"),
+            }
+        }
+    })
+}
+
+async fn reload_keyring(state: &AppState) {
+    match load_keyring(
+        state.store.as_ref(),
+        &state.master_key,
+        SESSION_TOKEN_PURPOSE,
+        state.now(),
+    )
+    .await
+    {
+        Ok(ring) => {
+            if let Ok(mut r) = state.session_ring.write() {
+                *r = Arc::new(ring);
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot reload the session key ring"),
+    }
+}

@@ -1,0 +1,3 @@
+//! IAM entities as stored documents, and helpers shared by the IAM actions.
+
+pub mod model;

@@ -1,0 +1,21 @@
+//! The JSON documents IAM entities are stored as (one `entities` row each; see
+//! `opensts-store`). Field names are stable: they are the on-disk format.
+//! One file per entity family.
+
+pub mod group;
+pub mod mfa;
+pub mod policy;
+pub mod provider;
+pub mod role;
+pub mod user;
+
+pub use user::{KIND_USER, UserDoc};
+
+use serde::{Deserialize, Serialize};
+
+/// A tag on an IAM entity or a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}

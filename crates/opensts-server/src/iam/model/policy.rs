@@ -1,0 +1,1 @@
+//! Managed policies and their versions.

@@ -1,0 +1,1 @@
+//! SAML and OpenID Connect identity providers.

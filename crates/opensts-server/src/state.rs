@@ -1,0 +1,212 @@
+//! Shared server state: store, keys, clock and the read-mostly caches.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use opensts_core::crypto::MasterKey;
+use opensts_core::keyring::KeyRing;
+use opensts_core::principal::Principal;
+use opensts_core::secret::Secret;
+use opensts_sigv4::SigningKey;
+use opensts_store::{AccessKeyRecord, KeyStatus, Store};
+
+use crate::config::{Config, MAX_SIGNING_KEY_CACHE};
+use crate::error::{ApiError, ApiResult};
+use crate::iam::model::UserDoc;
+
+/// The source of time. Injected so tests can move it.
+pub trait Clock: Send + Sync + 'static {
+    /// Seconds since the Unix epoch.
+    fn now(&self) -> i64;
+}
+
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    }
+}
+
+/// A clock tests can set and advance.
+#[derive(Debug, Default)]
+pub struct ManualClock(std::sync::atomic::AtomicI64);
+
+impl ManualClock {
+    pub fn new(now: i64) -> Self {
+        ManualClock(std::sync::atomic::AtomicI64::new(now))
+    }
+    pub fn set(&self, now: i64) {
+        self.0.store(now, Ordering::SeqCst);
+    }
+    pub fn advance(&self, secs: i64) {
+        self.0.fetch_add(secs, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A long-term access key resolved for authentication: its record, plaintext secret and the
+/// principal it belongs to.
+pub struct ResolvedKey {
+    pub record: AccessKeyRecord,
+    pub secret: Secret,
+    pub principal: Principal,
+}
+
+/// Everything a request handler can reach.
+pub struct AppState {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub master_key: MasterKey,
+    pub session_ring: RwLock<Arc<KeyRing>>,
+    pub clock: Arc<dyn Clock>,
+    pub default_account_id: String,
+    pub cache: Cache,
+}
+
+/// Read-mostly caches, invalidated per account by the change poller (see
+/// [`crate::app::spawn_change_poller`]).
+#[derive(Default)]
+pub struct Cache {
+    /// Bumped on every invalidation; a loader that saw a different epoch before and after its
+    /// store read does not insert what it read (it may be stale).
+    epoch: AtomicU64,
+    keys: RwLock<HashMap<String, Arc<ResolvedKey>>>,
+    signing_keys: RwLock<HashMap<String, SigningKey>>,
+}
+
+impl Cache {
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// Forget everything cached for these accounts (`""` = not account-bound, e.g. key ring).
+    pub fn invalidate_accounts(&self, accounts: &[String]) {
+        if accounts.is_empty() {
+            return;
+        }
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut keys) = self.keys.write() {
+            keys.retain(|_, k| !accounts.contains(&k.record.account_id));
+        }
+        // Signing keys are derived from immutable secrets keyed by access key id; a deleted
+        // or deactivated key is refused before its signing key is used, so they can stay.
+    }
+
+    pub fn invalidate_all(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut keys) = self.keys.write() {
+            keys.clear();
+        }
+        if let Ok(mut sk) = self.signing_keys.write() {
+            sk.clear();
+        }
+    }
+
+    fn cached_key(&self, id: &str) -> Option<Arc<ResolvedKey>> {
+        self.keys.read().ok()?.get(id).cloned()
+    }
+
+    fn insert_key(&self, epoch_before: u64, key: Arc<ResolvedKey>) {
+        if self.epoch() != epoch_before {
+            return;
+        }
+        if let Ok(mut keys) = self.keys.write() {
+            keys.insert(key.record.access_key_id.clone(), key);
+        }
+    }
+
+    pub fn signing_key(&self, cache_key: &str) -> Option<SigningKey> {
+        self.signing_keys.read().ok()?.get(cache_key).cloned()
+    }
+
+    pub fn insert_signing_key(&self, cache_key: String, key: SigningKey) {
+        if let Ok(mut sk) = self.signing_keys.write() {
+            if sk.len() >= MAX_SIGNING_KEY_CACHE {
+                sk.clear();
+            }
+            sk.insert(cache_key, key);
+        }
+    }
+}
+
+/// Associated data binding a sealed secret access key to its key id.
+pub fn access_key_aad(access_key_id: &str) -> Vec<u8> {
+    format!("opensts:access-key:{access_key_id}").into_bytes()
+}
+
+impl AppState {
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    pub fn session_ring(&self) -> Arc<KeyRing> {
+        match self.session_ring.read() {
+            Ok(r) => r.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Seal a new secret access key for storage.
+    pub fn seal_access_secret(&self, access_key_id: &str, secret: &str) -> ApiResult<Vec<u8>> {
+        self.master_key
+            .seal(secret.as_bytes(), &access_key_aad(access_key_id))
+            .map_err(|_| ApiError::internal())
+    }
+
+    /// Resolve a long-term access key (cached). `Ok(None)` if it does not exist, is inactive,
+    /// or its owner is gone.
+    pub async fn resolve_access_key(&self, id: &str) -> ApiResult<Option<Arc<ResolvedKey>>> {
+        if let Some(k) = self.cache.cached_key(id) {
+            return Ok((k.record.status == KeyStatus::Active).then_some(k));
+        }
+        let epoch = self.cache.epoch();
+        let Some(record) = self.store.get_access_key(id).await? else {
+            return Ok(None);
+        };
+        let principal = match &record.user_name {
+            None => Principal::Root {
+                account_id: record.account_id.clone(),
+            },
+            Some(name) => {
+                let Some(user) = self.get_user_doc(&record.account_id, name).await? else {
+                    return Ok(None);
+                };
+                user.principal(&record.account_id)
+            }
+        };
+        let plain = self
+            .master_key
+            .open(&record.secret_sealed, &access_key_aad(&record.access_key_id))
+            .map_err(|_| {
+                tracing::error!(access_key_id = %record.access_key_id, "cannot unseal secret access key (wrong master key?)");
+                ApiError::internal()
+            })?;
+        let secret = String::from_utf8(plain.to_vec()).map_err(|_| ApiError::internal())?;
+        let resolved = Arc::new(ResolvedKey {
+            record,
+            secret: Secret::new(secret),
+            principal,
+        });
+        self.cache.insert_key(epoch, resolved.clone());
+        Ok((resolved.record.status == KeyStatus::Active).then_some(resolved))
+    }
+
+    pub async fn get_user_doc(&self, account_id: &str, name: &str) -> ApiResult<Option<UserDoc>> {
+        let Some(e) = self.store.get_entity(account_id, "user", name).await? else {
+            return Ok(None);
+        };
+        let doc: UserDoc = serde_json::from_value(e.doc).map_err(|err| {
+            tracing::error!(error = %err, "corrupt user document");
+            ApiError::internal()
+        })?;
+        Ok(Some(doc))
+    }
+}
