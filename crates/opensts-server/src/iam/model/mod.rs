@@ -9,6 +9,9 @@ pub mod provider;
 pub mod role;
 pub mod user;
 
+pub use group::{GroupDoc, KIND_GROUP};
+pub use policy::{KIND_POLICY, PolicyDoc, PolicyVersionDoc};
+pub use role::{KIND_ROLE, RoleDoc};
 pub use user::{KIND_USER, UserDoc};
 
 use serde::{Deserialize, Serialize};
