@@ -26,6 +26,23 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .fallback(api)
         .with_state(state)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
+}
+
+/// A bug must never drop the connection: a panic becomes an `InternalFailure` answer.
+fn panic_response(_err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("request handler panicked");
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let e = ApiError::internal();
+    let mut resp = (e.status, error_body(&e, Api::Sts.namespace(), &request_id)).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-amzn-requestid", v);
+    }
+    resp
 }
 
 async fn healthz() -> &'static str {
@@ -150,6 +167,19 @@ async fn handle(
     };
     out.action = Some(spec.name.to_string());
 
+    // HTTP/2 carries the host in the URI authority; SigV4 signs it as `host`.
+    let h2_headers;
+    let headers = match (headers.contains_key(header::HOST), uri.authority()) {
+        (false, Some(auth)) => {
+            let mut h = headers.clone();
+            if let Ok(v) = HeaderValue::from_str(auth.as_str()) {
+                h.insert(header::HOST, v);
+            }
+            h2_headers = h;
+            &h2_headers
+        }
+        _ => headers,
+    };
     let sreq = opensts_sigv4::Request {
         method: method.as_str(),
         path: uri.path(),

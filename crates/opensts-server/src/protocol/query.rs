@@ -21,7 +21,9 @@ pub struct Params {
 
 /// Names that carry SigV4 query authentication, never action parameters.
 fn is_auth_param(name: &str) -> bool {
-    name.len() > 6 && name[..6].eq_ignore_ascii_case("x-amz-")
+    name.as_bytes()
+        .get(..6)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"x-amz-"))
 }
 
 impl Params {
@@ -456,6 +458,14 @@ mod tests {
         assert!(Params::decode(&[b"A=1", b"A=2"]).is_err());
         assert!(Params::decode(&[b"A=%zz"]).is_err());
         assert!(Params::decode(&[b"A=%4"]).is_err());
+    }
+
+    #[test]
+    fn multibyte_names_do_not_panic() {
+        // Invalid UTF-8 decodes to U+FFFD (3 bytes) straddling byte 6.
+        let p = Params::decode(&[b"\xe3\x81O@\xfeo}=1"]).unwrap();
+        assert_eq!(p.len(), 1);
+        assert!(Params::decode(&[b"ab\xc3\xa9x-amz=1"]).is_ok());
     }
 
     #[test]

@@ -1,13 +1,27 @@
 //! IAM actions (`Version=2010-05-08`) and what they share: authorization, validation of
 //! common members, pagination and the XML of common shapes.
 
+pub mod groups;
+pub mod mfa;
+pub mod policies;
+pub mod providers;
+pub mod roles;
+pub mod simulate;
 pub mod users;
 
 use crate::actions::ActionSpec;
 
 /// The IAM action families. Each has a directory with one file per action, an `ACTIONS`
 /// table and a `run` dispatcher; adding a family means adding it here.
-pub static FAMILIES: &[&[ActionSpec]] = &[users::ACTIONS];
+pub static FAMILIES: &[&[ActionSpec]] = &[
+    users::ACTIONS,
+    roles::ACTIONS,
+    groups::ACTIONS,
+    policies::ACTIONS,
+    providers::ACTIONS,
+    mfa::ACTIONS,
+    simulate::ACTIONS,
+];
 
 pub fn lookup(action: &str) -> Option<&'static ActionSpec> {
     FAMILIES
@@ -19,6 +33,24 @@ pub fn lookup(action: &str) -> Option<&'static ActionSpec> {
 /// Run an IAM action.
 pub async fn run(name: &str, cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResult<Reply> {
     if let Some(r) = users::run(name, cx, caller, p).await {
+        return r;
+    }
+    if let Some(r) = roles::run(name, cx, caller, p).await {
+        return r;
+    }
+    if let Some(r) = groups::run(name, cx, caller, p).await {
+        return r;
+    }
+    if let Some(r) = policies::run(name, cx, caller, p).await {
+        return r;
+    }
+    if let Some(r) = providers::run(name, cx, caller, p).await {
+        return r;
+    }
+    if let Some(r) = mfa::run(name, cx, caller, p).await {
+        return r;
+    }
+    if let Some(r) = simulate::run(name, cx, caller, p).await {
         return r;
     }
     Err(ApiError::invalid_action_for_version(
@@ -272,4 +304,76 @@ pub async fn key_owner(
             )),
         },
     }
+}
+
+/// What IAM leaves unencoded in policy documents it returns: RFC 3986 unreserved characters.
+const POLICY_DOCUMENT_ENCODE_SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// A policy document as IAM returns it in responses: URL-encoded (UTF-8, RFC 3986); the aws
+/// CLI and boto3 decode it.
+pub fn encode_policy_document(doc: &str) -> String {
+    percent_encoding::utf8_percent_encode(doc, POLICY_DOCUMENT_ENCODE_SET).to_string()
+}
+
+/// `(account, path, name)` of a managed policy ARN (`arn:aws:iam::<account|aws>:policy/<path>name`),
+/// `None` if the string is not one.
+pub fn managed_policy_arn_parts(policy_arn: &str) -> Option<(String, String, String)> {
+    let a = opensts_core::arn::Arn::parse(policy_arn).ok()?;
+    if a.partition != opensts_core::arn::PARTITION || a.service != "iam" || !a.region.is_empty() {
+        return None;
+    }
+    let account_ok = a.account == "aws" || opensts_core::ids::is_valid_account_id(&a.account);
+    let (kind, path, name) = a.iam_path_and_name()?;
+    if !account_ok || kind != "policy" {
+        return None;
+    }
+    Some((a.account.clone(), path.to_string(), name.to_string()))
+}
+
+/// Check a `PermissionsBoundary` ARN: a customer managed policy of this account or an AWS
+/// managed policy. `InvalidInput` for what is not a policy ARN, `NoSuchEntity` for a policy
+/// that does not exist.
+pub async fn check_permissions_boundary(
+    cx: &ActionCtx<'_>,
+    account: &str,
+    policy_arn: &str,
+) -> ApiResult<()> {
+    let Some((owner, path, name)) = managed_policy_arn_parts(policy_arn) else {
+        return Err(ApiError::new(
+            "InvalidInput",
+            http::StatusCode::BAD_REQUEST,
+            format!("ARN {policy_arn} is not valid."),
+        ));
+    };
+    let missing = || {
+        ApiError::no_such_entity(format!(
+            "Policy {policy_arn} does not exist or is not attachable."
+        ))
+    };
+    if owner == "aws" {
+        // TODO(aws-managed): resolve with `crate::iam::aws_managed::get(policy_arn)` once it
+        // exists; until then every well-formed AWS managed policy ARN is accepted.
+        return Ok(());
+    }
+    if owner != account {
+        return Err(missing());
+    }
+    let Some(e) = cx
+        .state
+        .store
+        .get_entity(account, crate::iam::model::KIND_POLICY, &name)
+        .await?
+    else {
+        return Err(missing());
+    };
+    let doc: crate::iam::model::PolicyDoc =
+        serde_json::from_value(e.doc).map_err(|_| ApiError::internal())?;
+    if doc.path != path || doc.name != name {
+        return Err(missing());
+    }
+    Ok(())
 }
