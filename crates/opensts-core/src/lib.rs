@@ -8,6 +8,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod arn;
+pub mod authmsg;
 pub mod crypto;
 pub mod ids;
 pub mod keyring;

@@ -16,6 +16,8 @@ use crate::state::{AppState, Cache, Clock, SystemClock, access_key_aad};
 
 /// Key-ring purpose of the session-token keys.
 pub const SESSION_TOKEN_PURPOSE: &str = "session-token";
+/// Key-ring purpose of the encoded authorization message keys.
+pub const AUTH_MESSAGE_PURPOSE: &str = "auth-message";
 /// Settings key holding the default account id.
 const DEFAULT_ACCOUNT_SETTING: &str = "default_account_id";
 
@@ -152,6 +154,61 @@ pub async fn create_account(
     Ok((akid, secret))
 }
 
+/// Name of the inline policy that revokes a role's older sessions (the name AWS's console uses).
+pub const REVOKE_POLICY_NAME: &str = "AWSRevokeOlderSessions";
+
+/// Revoke every session of a role issued before `now`, the AWS way: an inline role policy that
+/// denies everything when `aws:TokenIssueTime` is older. Sessions stop on their next
+/// authorized call; new sessions are unaffected.
+pub async fn revoke_role_sessions(
+    store: &dyn Store,
+    account_id: &str,
+    role_name: &str,
+    now: i64,
+) -> Result<String, StartError> {
+    let cutoff = crate::protocol::xml::timestamp(now);
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Deny",
+            "Action": ["*"],
+            "Resource": ["*"],
+            "Condition": {"DateLessThan": {"aws:TokenIssueTime": cutoff}}
+        }]
+    })
+    .to_string();
+    for _ in 0..5 {
+        let Some(e) = store
+            .get_entity(account_id, crate::iam::model::KIND_ROLE, role_name)
+            .await?
+        else {
+            return Err(StartError::Config(format!(
+                "role {role_name} not found in account {account_id}"
+            )));
+        };
+        let mut doc: crate::iam::model::RoleDoc = serde_json::from_value(e.doc)
+            .map_err(|err| StartError::Config(format!("corrupt role document: {err}")))?;
+        doc.inline_policies
+            .insert(REVOKE_POLICY_NAME.to_string(), policy.clone());
+        let json = serde_json::to_value(&doc)
+            .map_err(|err| StartError::Config(format!("role document: {err}")))?;
+        let write = Write::PutEntity {
+            kind: crate::iam::model::KIND_ROLE.to_string(),
+            name: e.name.clone(),
+            doc: json,
+            expect: opensts_store::Expect::Version(e.version),
+        };
+        match store.apply(account_id, &[write], now).await {
+            Ok(()) => return Ok(cutoff),
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(StartError::Config(
+        "the role kept changing; try again".to_string(),
+    ))
+}
+
 /// Make sure the default account exists; on first start create it (with the configured or
 /// generated root credentials).
 async fn ensure_default_account(
@@ -250,17 +307,24 @@ impl Application {
         let store = open_store(&config).await?;
         let now = clock.now();
         let ring = load_keyring(store.as_ref(), &master_key, SESSION_TOKEN_PURPOSE, now).await?;
+        let message_ring =
+            load_keyring(store.as_ref(), &master_key, AUTH_MESSAGE_PURPOSE, now).await?;
         let (default_account_id, generated_root) =
             ensure_default_account(&config, store.as_ref(), &master_key, now).await?;
+        let fetcher = opensts_oidc::HttpFetcher::from_ca_file(config.ca_file.as_deref())
+            .map_err(|e| StartError::Config(format!("--ca-file: {}", e.message())))?;
+        let jwks = Arc::new(opensts_oidc::JwksCache::new(Arc::new(fetcher)));
         let listener = TcpListener::bind(config.listen).await?;
         let state = Arc::new(AppState {
             config,
             store,
             master_key,
             session_ring: RwLock::new(Arc::new(ring)),
+            message_ring: RwLock::new(Arc::new(message_ring)),
             clock,
             default_account_id,
             cache: Cache::default(),
+            jwks,
         });
         Ok(Application {
             listener,
@@ -321,19 +385,17 @@ pub fn spawn_change_poller(state: Arc<AppState>) -> tokio::task::JoinHandle<()> 
 }
 
 async fn reload_keyring(state: &AppState) {
-    match load_keyring(
-        state.store.as_ref(),
-        &state.master_key,
-        SESSION_TOKEN_PURPOSE,
-        state.now(),
-    )
-    .await
-    {
-        Ok(ring) => {
-            if let Ok(mut r) = state.session_ring.write() {
-                *r = Arc::new(ring);
+    for (purpose, slot) in [
+        (SESSION_TOKEN_PURPOSE, &state.session_ring),
+        (AUTH_MESSAGE_PURPOSE, &state.message_ring),
+    ] {
+        match load_keyring(state.store.as_ref(), &state.master_key, purpose, state.now()).await {
+            Ok(ring) => {
+                if let Ok(mut r) = slot.write() {
+                    *r = Arc::new(ring);
+                }
             }
+            Err(e) => tracing::error!(error = %e, purpose, "cannot reload a key ring"),
         }
-        Err(e) => tracing::error!(error = %e, "cannot reload the session key ring"),
     }
 }

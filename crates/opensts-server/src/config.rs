@@ -32,6 +32,9 @@ pub struct Config {
     pub master_key: Option<String>,
     /// `--master-key-file`; default `<data-dir>/master.key`.
     pub master_key_file: Option<PathBuf>,
+    /// `--ca-file` / `OPENSTS_CA_FILE`: extra PEM CA certificates trusted when fetching OIDC
+    /// discovery documents and JWKS (private IdPs), in addition to the system roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -47,6 +50,7 @@ impl Config {
             root_secret_access_key: None,
             master_key: None,
             master_key_file: None,
+            ca_file: None,
         }
     }
 

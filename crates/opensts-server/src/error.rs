@@ -174,6 +174,15 @@ impl ApiError {
         Self::new("ConcurrentModification", StatusCode::CONFLICT, message)
     }
 
+    pub fn invalid_input(message: impl Into<String>) -> Self {
+        Self::bad_request("InvalidInput", message)
+    }
+
+    /// `InvalidAuthenticationCode` (403): MFA codes that do not verify.
+    pub fn invalid_authentication_code(message: impl Into<String>) -> Self {
+        Self::forbidden("InvalidAuthenticationCode", message)
+    }
+
     // ---- server side ----
     pub fn internal() -> Self {
         Self::new(

@@ -8,6 +8,7 @@
 pub mod actions;
 pub mod app;
 pub mod auth;
+pub mod authz;
 pub mod config;
 pub mod error;
 pub mod http;

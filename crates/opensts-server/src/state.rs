@@ -9,7 +9,8 @@ use opensts_core::keyring::KeyRing;
 use opensts_core::principal::Principal;
 use opensts_core::secret::Secret;
 use opensts_sigv4::SigningKey;
-use opensts_store::{AccessKeyRecord, KeyStatus, Store};
+use opensts_policy::Policy;
+use opensts_store::{AccessKeyRecord, Entity, KeyStatus, Store};
 
 use crate::config::{Config, MAX_SIGNING_KEY_CACHE};
 use crate::error::{ApiError, ApiResult};
@@ -66,9 +67,13 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub master_key: MasterKey,
     pub session_ring: RwLock<Arc<KeyRing>>,
+    /// Key ring of encoded authorization messages.
+    pub message_ring: RwLock<Arc<KeyRing>>,
     pub clock: Arc<dyn Clock>,
     pub default_account_id: String,
     pub cache: Cache,
+    /// OIDC discovery + JWKS cache (AssumeRoleWithWebIdentity).
+    pub jwks: Arc<opensts_oidc::JwksCache>,
 }
 
 /// Read-mostly caches, invalidated per account by the change poller (see
@@ -80,7 +85,18 @@ pub struct Cache {
     epoch: AtomicU64,
     keys: RwLock<HashMap<String, Arc<ResolvedKey>>>,
     signing_keys: RwLock<HashMap<String, SigningKey>>,
+    /// IAM entities by (account, kind, lower-cased name); `None` caches an absence.
+    entities: RwLock<HashMap<EntityKey, Option<Arc<Entity>>>>,
+    /// Parsed policies by (kind, document text): content-addressed, never stale.
+    policies: RwLock<HashMap<String, Arc<Policy>>>,
 }
+
+/// (account, kind, lower-cased name).
+type EntityKey = (String, String, String);
+
+/// Most cached entities / parsed policies before the cache is reset.
+pub const MAX_ENTITY_CACHE: usize = 200_000;
+pub const MAX_POLICY_CACHE: usize = 20_000;
 
 impl Cache {
     pub fn epoch(&self) -> u64 {
@@ -96,6 +112,9 @@ impl Cache {
         if let Ok(mut keys) = self.keys.write() {
             keys.retain(|_, k| !accounts.contains(&k.record.account_id));
         }
+        if let Ok(mut ents) = self.entities.write() {
+            ents.retain(|(a, _, _), _| !accounts.contains(a));
+        }
         // Signing keys are derived from immutable secrets keyed by access key id; a deleted
         // or deactivated key is refused before its signing key is used, so they can stay.
     }
@@ -107,6 +126,43 @@ impl Cache {
         }
         if let Ok(mut sk) = self.signing_keys.write() {
             sk.clear();
+        }
+        if let Ok(mut ents) = self.entities.write() {
+            ents.clear();
+        }
+    }
+
+    pub fn policy(&self, key: &str) -> Option<Arc<Policy>> {
+        self.policies.read().ok()?.get(key).cloned()
+    }
+
+    pub fn insert_policy(&self, key: String, policy: Arc<Policy>) {
+        if let Ok(mut m) = self.policies.write() {
+            if m.len() >= MAX_POLICY_CACHE {
+                m.clear();
+            }
+            m.insert(key, policy);
+        }
+    }
+
+    fn cached_entity(&self, key: &EntityKey) -> Option<Option<Arc<Entity>>> {
+        self.entities.read().ok()?.get(key).cloned()
+    }
+
+    fn insert_entity(
+        &self,
+        epoch_before: u64,
+        key: EntityKey,
+        value: Option<Arc<Entity>>,
+    ) {
+        if self.epoch() != epoch_before {
+            return;
+        }
+        if let Ok(mut m) = self.entities.write() {
+            if m.len() >= MAX_ENTITY_CACHE {
+                m.clear();
+            }
+            m.insert(key, value);
         }
     }
 
@@ -145,6 +201,13 @@ pub fn access_key_aad(access_key_id: &str) -> Vec<u8> {
 impl AppState {
     pub fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    pub fn message_ring(&self) -> Arc<KeyRing> {
+        match self.message_ring.read() {
+            Ok(r) => r.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
     pub fn session_ring(&self) -> Arc<KeyRing> {
@@ -199,11 +262,37 @@ impl AppState {
         Ok((resolved.record.status == KeyStatus::Active).then_some(resolved))
     }
 
+    /// An IAM entity, through the cache (for authorization and authentication; read-modify-write
+    /// handlers read the store directly to get the current version).
+    pub async fn entity(
+        &self,
+        account_id: &str,
+        kind: &str,
+        name: &str,
+    ) -> ApiResult<Option<Arc<Entity>>> {
+        let key = (
+            account_id.to_string(),
+            kind.to_string(),
+            opensts_store::name_key(name),
+        );
+        if let Some(hit) = self.cache.cached_entity(&key) {
+            return Ok(hit);
+        }
+        let epoch = self.cache.epoch();
+        let value = self
+            .store
+            .get_entity(account_id, kind, name)
+            .await?
+            .map(Arc::new);
+        self.cache.insert_entity(epoch, key, value.clone());
+        Ok(value)
+    }
+
     pub async fn get_user_doc(&self, account_id: &str, name: &str) -> ApiResult<Option<UserDoc>> {
-        let Some(e) = self.store.get_entity(account_id, "user", name).await? else {
+        let Some(e) = self.entity(account_id, "user", name).await? else {
             return Ok(None);
         };
-        let doc: UserDoc = serde_json::from_value(e.doc).map_err(|err| {
+        let doc: UserDoc = serde_json::from_value(e.doc.clone()).map_err(|err| {
             tracing::error!(error = %err, "corrupt user document");
             ApiError::internal()
         })?;

@@ -34,6 +34,24 @@ enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     Account(AccountCommand),
+    /// Manage roles.
+    #[command(subcommand)]
+    Role(RoleCommand),
+}
+
+#[derive(Subcommand)]
+enum RoleCommand {
+    /// Revoke every session of a role issued before now (adds the AWSRevokeOlderSessions
+    /// inline policy that denies requests whose aws:TokenIssueTime is older, as AWS does).
+    RevokeSessions {
+        /// Account of the role (default: the default account).
+        #[arg(long)]
+        account_id: Option<String>,
+        #[arg(long)]
+        role_name: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
 }
 
 /// Where state lives; shared by every subcommand that opens the store.
@@ -70,6 +88,9 @@ struct ServeArgs {
     /// Root secret access key of the default account.
     #[arg(long, env = "OPENSTS_ROOT_SECRET_ACCESS_KEY", hide_env_values = true)]
     root_secret_access_key: Option<String>,
+    /// PEM file of extra CA certificates trusted for OIDC discovery/JWKS (private IdPs).
+    #[arg(long, env = "OPENSTS_CA_FILE")]
+    ca_file: Option<PathBuf>,
     #[command(flatten)]
     storage: StorageArgs,
 }
@@ -135,6 +156,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     config.account_id = args.account_id;
     config.root_access_key_id = args.root_access_key_id;
     config.root_secret_access_key = args.root_secret_access_key;
+    config.ca_file = args.ca_file;
     let region = config.region.clone();
     let app = Application::build(config)
         .await
@@ -168,10 +190,7 @@ async fn account_create(
     let config = storage_config(&storage);
     let master = app::load_master_key(&config).map_err(|e| e.to_string())?;
     let store = app::open_store(&config).await.map_err(|e| e.to_string())?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(0))
-        .unwrap_or(0);
+    let now = unix_now();
     let (akid, secret) =
         app::create_account(store.as_ref(), &master, &account_id, &name, None, now)
             .await
@@ -189,6 +208,38 @@ async fn account_create(
     });
     println!("{out}");
     Ok(())
+}
+
+async fn role_revoke(
+    account_id: Option<String>,
+    role_name: String,
+    storage: StorageArgs,
+) -> Result<(), String> {
+    let config = storage_config(&storage);
+    let store = app::open_store(&config).await.map_err(|e| e.to_string())?;
+    let account = match account_id {
+        Some(a) => a,
+        None => store
+            .get_setting("default_account_id")
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("no default account yet: start the server once or pass --account-id")?,
+    };
+    let cutoff = app::revoke_role_sessions(store.as_ref(), &account, &role_name, unix_now())
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "{}",
+        serde_json::json!({"AccountId": account, "RoleName": role_name, "RevokedBefore": cutoff})
+    );
+    Ok(())
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(0))
+        .unwrap_or(0)
 }
 
 fn main() -> ExitCode {
@@ -212,6 +263,11 @@ fn main() -> ExitCode {
                 name,
                 storage,
             }) => account_create(account_id, name, storage).await,
+            Command::Role(RoleCommand::RevokeSessions {
+                account_id,
+                role_name,
+                storage,
+            }) => role_revoke(account_id, role_name, storage).await,
         }
     });
     match result {

@@ -32,6 +32,19 @@ pub static STS_ACTIONS: &[ActionSpec] = &[
     signed(Api::Sts, "GetCallerIdentity"),
     signed(Api::Sts, "GetAccessKeyInfo"),
     signed(Api::Sts, "GetSessionToken"),
+    signed(Api::Sts, "AssumeRole"),
+    signed(Api::Sts, "GetFederationToken"),
+    signed(Api::Sts, "DecodeAuthorizationMessage"),
+    ActionSpec {
+        api: Api::Sts,
+        name: "AssumeRoleWithSAML",
+        unsigned: true,
+    },
+    ActionSpec {
+        api: Api::Sts,
+        name: "AssumeRoleWithWebIdentity",
+        unsigned: true,
+    },
 ];
 
 /// Find an operation. Action names are case-sensitive, as in AWS.
@@ -70,6 +83,17 @@ pub async fn run(
         (Api::Sts, "GetCallerIdentity") => sts::get_caller_identity::handle(cx, signed()?, p).await,
         (Api::Sts, "GetAccessKeyInfo") => sts::get_access_key_info::handle(cx, signed()?, p).await,
         (Api::Sts, "GetSessionToken") => sts::get_session_token::handle(cx, signed()?, p).await,
+        (Api::Sts, "AssumeRole") => sts::assume_role::handle(cx, signed()?, p).await,
+        (Api::Sts, "DecodeAuthorizationMessage") => {
+            sts::decode_authorization_message::handle(cx, signed()?, p).await
+        }
+        (Api::Sts, "AssumeRoleWithSAML") => sts::assume_role_with_saml::handle(cx, p).await,
+        (Api::Sts, "AssumeRoleWithWebIdentity") => {
+            sts::assume_role_with_web_identity::handle(cx, p).await
+        }
+        (Api::Sts, "GetFederationToken") => {
+            sts::get_federation_token::handle(cx, signed()?, p).await
+        }
         (Api::Iam, name) => iam::run(name, cx, signed()?, p).await,
         _ => Err(ApiError::invalid_action_for_version(
             spec.name,

@@ -74,19 +74,16 @@ pub const MAX_TAGS: usize = 50;
 /// Default and largest `MaxItems` of list operations.
 pub const DEFAULT_MAX_ITEMS: i64 = 100;
 pub const MAX_MAX_ITEMS: i64 = 1000;
+/// How many times a read-modify-write of an entity is tried when another writer got there
+/// first (then `ConcurrentModification`).
+pub const MAX_WRITE_ATTEMPTS: usize = 3;
 
-/// Authorize an IAM call. The root of an account may do anything in its account; every other
-/// principal is refused until identity policies are evaluated (the policy-engine issue).
-pub fn authorize(cx: &ActionCtx<'_>, caller: &Caller, resource_arn: &str) -> ApiResult<()> {
-    if caller.is_root() {
-        return Ok(());
-    }
-    Err(ApiError::access_denied(format!(
-        "User: {} is not authorized to perform: iam:{} on resource: {}",
-        caller.principal().arn(),
-        cx.action,
-        resource_arn
-    )))
+/// Authorize an IAM call: the root of an account may do anything in its account; every other
+/// principal needs `iam:<Action>` on the resource allowed by its policies (identity policies,
+/// groups, permissions boundary, session policies — see [`crate::authz`]).
+pub async fn authorize(cx: &ActionCtx<'_>, caller: &Caller, resource_arn: &str) -> ApiResult<()> {
+    let action = format!("iam:{}", cx.action);
+    crate::authz::authorize(cx, caller, &action, resource_arn, |c| c).await
 }
 
 /// `Path`: `/` or `/segments/`, 1–512 characters of U+0021–U+007E.
@@ -376,4 +373,132 @@ pub async fn check_permissions_boundary(
         return Err(missing());
     }
     Ok(())
+}
+
+/// Add or overwrite tags (keys compare case-insensitively, as IAM's do; an overwritten tag
+/// takes the new spelling). `LimitExceeded` if the entity would carry more than [`MAX_TAGS`];
+/// `entity` names the quota (`Role` → `TagsPerRole`).
+pub fn merge_tags(existing: &mut Vec<Tag>, new: Vec<Tag>, entity: &str) -> ApiResult<()> {
+    let mut merged = existing.clone();
+    for t in new {
+        match merged
+            .iter_mut()
+            .find(|o| o.key.eq_ignore_ascii_case(&t.key))
+        {
+            Some(o) => *o = t,
+            None => merged.push(t),
+        }
+    }
+    if merged.len() > MAX_TAGS {
+        return Err(ApiError::limit_exceeded(format!(
+            "Cannot exceed quota for TagsPer{entity}: {MAX_TAGS}"
+        )));
+    }
+    *existing = merged;
+    Ok(())
+}
+
+/// `TagKeys.member.N` of the Untag* actions: required, at most 50 keys of 1–128 characters.
+pub fn parse_tag_keys(p: &Params) -> ApiResult<Vec<String>> {
+    let mut v = Violations::new();
+    let keys = p.list("TagKeys")?;
+    match &keys {
+        None => v.add(None, "TagKeys", "Member must not be null"),
+        Some(k) if k.len() > MAX_TAGS => v.add(
+            Some(&format!("{} keys", k.len())),
+            "TagKeys",
+            &format!("Member must have length less than or equal to {MAX_TAGS}"),
+        ),
+        Some(k) => {
+            for key in k {
+                if key.is_empty() || key.chars().count() > 128 {
+                    v.add(
+                        Some(key),
+                        "TagKeys.member",
+                        "Member must have length between 1 and 128",
+                    );
+                } else if !key.chars().all(|c| CharRule::TagChars.allows(c)) {
+                    v.add(
+                        Some(key),
+                        "TagKeys.member",
+                        &format!(
+                            "Member must satisfy regular expression pattern: {}",
+                            CharRule::TagChars.pattern()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    v.into_result()?;
+    Ok(keys.unwrap_or_default())
+}
+
+/// Remove the tags with these keys (case-insensitively); absent keys are ignored, as in AWS.
+pub fn remove_tags(existing: &mut Vec<Tag>, keys: &[String]) {
+    existing.retain(|t| !keys.iter().any(|k| k.eq_ignore_ascii_case(&t.key)));
+}
+
+/// A page of tags (`ListRoleTags`, …): tags keep their order; the marker is the position.
+pub fn paginate_tags(tags: &[Tag], page: &Page) -> ApiResult<(Vec<Tag>, Option<String>)> {
+    let indexed: Vec<(usize, Tag)> = tags.iter().cloned().enumerate().collect();
+    let (items, next) = paginate(indexed, |(i, _)| format!("{i:08}"), page)?;
+    Ok((items.into_iter().map(|(_, t)| t).collect(), next))
+}
+
+/// The members of a tag list response (`<Tags>` always present, even when empty).
+pub fn write_tag_list(x: &mut Xml, tags: &[Tag]) {
+    x.open("Tags");
+    for t in tags {
+        x.open("member")
+            .elem("Key", &t.key)
+            .elem("Value", &t.value)
+            .close("member");
+    }
+    x.close("Tags");
+}
+
+/// Decode a stored entity document (`InternalFailure` if it is corrupt).
+pub fn decode_entity<T: serde::de::DeserializeOwned>(e: &opensts_store::Entity) -> ApiResult<T> {
+    serde_json::from_value(e.doc.clone()).map_err(|err| {
+        tracing::error!(error = %err, kind = %e.kind, "corrupt entity document");
+        ApiError::internal()
+    })
+}
+
+/// Read-modify-write of one entity document of any kind: read it (`missing()` if it does not
+/// exist), let `change` edit it, and write it back only if nobody wrote it in between (retried
+/// [`MAX_WRITE_ATTEMPTS`] times, then `ConcurrentModification`). Authorize before calling.
+/// Returns the document as written.
+pub async fn modify_entity<T: serde::Serialize + serde::de::DeserializeOwned>(
+    cx: &ActionCtx<'_>,
+    account: &str,
+    kind: &str,
+    name: &str,
+    missing: impl Fn() -> ApiError,
+    mut change: impl FnMut(&mut T) -> ApiResult<()>,
+) -> ApiResult<T> {
+    use opensts_store::{Expect, StoreError, Write};
+    for _ in 0..MAX_WRITE_ATTEMPTS {
+        let Some(e) = cx.state.store.get_entity(account, kind, name).await? else {
+            return Err(missing());
+        };
+        let mut doc: T = decode_entity(&e)?;
+        change(&mut doc)?;
+        let json = serde_json::to_value(&doc).map_err(|_| ApiError::internal())?;
+        let write = Write::PutEntity {
+            kind: kind.to_string(),
+            name: e.name.clone(),
+            doc: json,
+            expect: Expect::Version(e.version),
+        };
+        match cx.state.store.apply(account, &[write], cx.now).await {
+            Ok(()) => return Ok(doc),
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Err(ApiError::concurrent_modification(
+        "The entity was modified concurrently; retry.",
+    ))
 }

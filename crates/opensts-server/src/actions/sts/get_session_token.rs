@@ -35,23 +35,45 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
             "Cannot call GetSessionToken with session credentials",
         ));
     }
+    let mut mfa_auth_time = None;
     if serial.is_some() || code.is_some() {
-        // MFA devices arrive with the IAM MFA issue; until then no code can be valid.
-        return Err(ApiError::access_denied(
-            "MultiFactorAuthentication failed, unable to validate MFA code.  Please verify your MFA serial number is valid and associated with this user.",
-        ));
+        let (Some(serial), Some(code)) = (serial, code) else {
+            return Err(ApiError::access_denied(
+                "MultiFactorAuthentication failed, both SerialNumber and TokenCode are required.",
+            ));
+        };
+        let user = match caller.principal() {
+            opensts_core::principal::Principal::User { name, .. } => Some(name.as_str()),
+            _ => None,
+        };
+        if !crate::iam::mfa::verify_mfa_code(
+            cx.state,
+            caller.account_id(),
+            user,
+            serial,
+            code,
+            cx.now,
+        )
+        .await?
+        {
+            return Err(ApiError::access_denied(
+                "MultiFactorAuthentication failed with invalid MFA one time pass code. ",
+            ));
+        }
+        mfa_auth_time = Some(cx.now);
     }
     let mut duration = duration.unwrap_or(DEFAULT_DURATION);
     if caller.is_root() {
         duration = duration.min(ROOT_MAX_DURATION);
     }
-    let claims = SessionClaims::new(
+    let mut claims = SessionClaims::new(
         caller.principal().clone(),
         Secret::new(String::new()),
         SessionKind::SessionToken,
         cx.now,
         cx.now + duration,
     );
+    claims.mfa_auth_time = mfa_auth_time;
     let creds = issue(cx, claims)?;
     let mut x = Xml::new();
     write_credentials(&mut x, &creds);

@@ -1,8 +1,15 @@
 //! STS actions (`Version=2011-06-15`).
 
+pub mod assume_role;
+pub mod assume_role_with_saml;
+pub mod assume_role_with_web_identity;
+pub mod decode_authorization_message;
+pub mod federated;
 pub mod get_access_key_info;
 pub mod get_caller_identity;
+pub mod get_federation_token;
 pub mod get_session_token;
+pub mod session;
 
 use opensts_core::ids;
 use opensts_core::secret::Secret;

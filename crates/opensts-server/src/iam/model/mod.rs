@@ -10,7 +10,9 @@ pub mod role;
 pub mod user;
 
 pub use group::{GroupDoc, KIND_GROUP};
+pub use mfa::{KIND_MFA, MfaDeviceDoc, mfa_seed_aad};
 pub use policy::{KIND_POLICY, PolicyDoc, PolicyVersionDoc};
+pub use provider::{KIND_OIDC_PROVIDER, KIND_SAML_PROVIDER, OidcProviderDoc, SamlProviderDoc};
 pub use role::{KIND_ROLE, RoleDoc};
 pub use user::{KIND_USER, UserDoc};
 

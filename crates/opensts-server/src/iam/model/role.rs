@@ -40,6 +40,9 @@ pub struct RoleDoc {
     /// also written as an inline policy, as AWS does; this field is informational).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_used: Option<i64>,
+    /// The region of the last use (`RoleLastUsed.Region`), set together with `last_used`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_region: Option<String>,
 }
 
 impl RoleDoc {

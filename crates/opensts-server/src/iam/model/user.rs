@@ -32,6 +32,10 @@ pub struct UserDoc {
     /// Names of the groups the user belongs to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
+    /// Serial numbers of the MFA devices enabled for the user (DeleteUser is refused while
+    /// there are any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mfa_devices: Vec<String>,
 }
 
 impl UserDoc {

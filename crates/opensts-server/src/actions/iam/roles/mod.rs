@@ -16,7 +16,7 @@ pub mod update_role_description;
 use opensts_policy::{Policy, PolicyKind};
 use opensts_store::{Entity, Expect, StoreError, Write};
 
-use crate::actions::iam::{authorize, encode_policy_document, write_tags};
+use crate::actions::iam::{MAX_WRITE_ATTEMPTS, authorize, encode_policy_document, write_tags};
 use crate::actions::{ActionCtx, ActionSpec, Reply, signed};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -65,20 +65,13 @@ pub async fn run(
     })
 }
 
-/// How many times a read-modify-write of a role is retried when another writer got there first.
-const MAX_ATTEMPTS: usize = 3;
-
 /// `RoleName` (1–64 of `[\w+=,.@-]`).
 pub fn role_name<'a>(v: &mut Violations, p: &'a Params) -> Option<&'a str> {
     v.string(p, "RoleName", true, 1, 64, Some(CharRule::IamName))
 }
 
 /// `Description` of a role: 0–1000 characters of `[\t\n\r\u0020-\u007E\u00A1-\u00FF]`.
-pub fn role_description<'a>(
-    v: &mut Violations,
-    p: &'a Params,
-    required: bool,
-) -> Option<&'a str> {
+pub fn role_description<'a>(v: &mut Violations, p: &'a Params, required: bool) -> Option<&'a str> {
     let d = v.string(p, "Description", required, 0, 1000, None)?;
     let ok = d.chars().all(|c| {
         matches!(c, '\t' | '\n' | '\r')
@@ -144,11 +137,11 @@ pub async fn load_role(
 ) -> ApiResult<(RoleDoc, i64)> {
     let account = caller.account_id();
     let Some(e) = cx.state.store.get_entity(account, KIND_ROLE, name).await? else {
-        authorize(cx, caller, &opensts_core::arn::role_arn(account, "/", name))?;
+        authorize(cx, caller, &opensts_core::arn::role_arn(account, "/", name)).await?;
         return Err(no_such_role(name));
     };
     let role = decode_role(&e)?;
-    authorize(cx, caller, &role.arn(account))?;
+    authorize(cx, caller, &role.arn(account)).await?;
     Ok((role, e.version))
 }
 
@@ -162,7 +155,7 @@ pub async fn modify_role(
     mut change: impl FnMut(&mut RoleDoc) -> ApiResult<()>,
 ) -> ApiResult<RoleDoc> {
     let account = caller.account_id();
-    for _ in 0..MAX_ATTEMPTS {
+    for _ in 0..MAX_WRITE_ATTEMPTS {
         let (mut role, version) = load_role(cx, caller, name).await?;
         change(&mut role)?;
         let doc = serde_json::to_value(&role).map_err(|_| ApiError::internal())?;
@@ -264,7 +257,10 @@ mod tests {
         let mut x = Xml::new();
         write_role(&mut x, &role(), "111122223333", RoleView::Listed);
         let s = x.into_string();
-        assert!(s.ends_with("<MaxSessionDuration>3600</MaxSessionDuration>"), "{s}");
+        assert!(
+            s.ends_with("<MaxSessionDuration>3600</MaxSessionDuration>"),
+            "{s}"
+        );
     }
 
     #[test]

@@ -14,8 +14,6 @@ pub async fn run(
     caller: &Caller,
     p: &Params,
 ) -> Option<ApiResult<Reply>> {
-    let _ = (cx, caller, p);
-    match name {
-        _ => None,
-    }
+    let _ = (name, cx, caller, p);
+    None
 }

@@ -24,7 +24,7 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
         Some(u) => u.arn(account),
         None => caller.principal().arn(),
     };
-    authorize(cx, caller, &resource)?;
+    authorize(cx, caller, &resource).await?;
     let owner_name = owner.as_ref().map(|u| u.name.clone());
     let existing = cx
         .state

@@ -28,7 +28,7 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
     let name = name.unwrap_or_default();
     let account = caller.account_id();
     let path = path.unwrap_or_else(|| "/".to_string());
-    authorize(cx, caller, &arn::user_arn(account, &path, name))?;
+    authorize(cx, caller, &arn::user_arn(account, &path, name)).await?;
 
     let doc = UserDoc {
         name: name.to_string(),
@@ -40,6 +40,7 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
         inline_policies: Default::default(),
         attached_policies: Vec::new(),
         groups: Vec::new(),
+        mfa_devices: Vec::new(),
     };
     let json = serde_json::to_value(&doc).map_err(|_| ApiError::internal())?;
     let write = Write::PutEntity {

@@ -18,12 +18,12 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
     let account = caller.account_id();
     let store = &cx.state.store;
     let Some(entity) = store.get_entity(account, KIND_USER, name).await? else {
-        authorize(cx, caller, &opensts_core::arn::user_arn(account, "/", name))?;
+        authorize(cx, caller, &opensts_core::arn::user_arn(account, "/", name)).await?;
         return Err(no_such_user(name));
     };
     let user: crate::iam::model::UserDoc =
         serde_json::from_value(entity.doc.clone()).map_err(|_| ApiError::internal())?;
-    authorize(cx, caller, &user.arn(account))?;
+    authorize(cx, caller, &user.arn(account)).await?;
 
     if !store
         .list_access_keys(account, Some(name))
@@ -47,6 +47,11 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
     if !user.groups.is_empty() {
         return Err(ApiError::delete_conflict(
             "Cannot delete entity, must remove users from group first.",
+        ));
+    }
+    if !user.mfa_devices.is_empty() {
+        return Err(ApiError::delete_conflict(
+            "Cannot delete entity, must delete MFA device first.",
         ));
     }
     let write = Write::DeleteEntity {

@@ -42,10 +42,10 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
             cx,
             caller,
             &opensts_core::arn::user_arn(account, "/", &name),
-        )?;
+        ).await?;
         return Err(no_such_user(&name));
     };
-    authorize(cx, caller, &user.arn(account))?;
+    authorize(cx, caller, &user.arn(account)).await?;
     let mut x = Xml::new();
     x.open("User");
     write_user(&mut x, &user, account, true);

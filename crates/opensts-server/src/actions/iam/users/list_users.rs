@@ -14,7 +14,7 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
     let page = parse_page(&mut v, p);
     v.into_result()?;
     let account = caller.account_id();
-    authorize(cx, caller, &format!("arn:aws:iam::{account}:user/"))?;
+    authorize(cx, caller, &format!("arn:aws:iam::{account}:user/")).await?;
     let prefix = prefix.unwrap_or("/");
     let mut users = Vec::new();
     for e in cx.state.store.list_entities(account, KIND_USER).await? {

@@ -36,7 +36,7 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
         Some(u) => u.arn(account),
         None => caller.principal().arn(),
     };
-    authorize(cx, caller, &resource)?;
+    authorize(cx, caller, &resource).await?;
     let key = owned_key(cx, account, owner.as_ref().map(|u| u.name.as_str()), id).await?;
     let write = Write::UpdateAccessKeyStatus {
         access_key_id: key,

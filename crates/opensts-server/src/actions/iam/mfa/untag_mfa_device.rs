@@ -1,0 +1,21 @@
+//! UntagMFADevice: remove tags by key (absent keys are ignored).
+
+use crate::actions::iam::mfa::{modify_device, serial_param};
+use crate::actions::iam::{parse_tag_keys, remove_tags};
+use crate::actions::{ActionCtx, Reply};
+use crate::auth::Caller;
+use crate::error::ApiResult;
+use crate::protocol::{Params, Violations};
+
+pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResult<Reply> {
+    let mut v = Violations::new();
+    let serial = serial_param(&mut v, p);
+    v.into_result()?;
+    let keys = parse_tag_keys(p)?;
+    modify_device(cx, caller, serial.unwrap_or_default(), |dev| {
+        remove_tags(&mut dev.tags, &keys);
+        Ok(())
+    })
+    .await?;
+    Ok(None)
+}

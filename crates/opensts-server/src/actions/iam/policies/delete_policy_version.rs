@@ -1,0 +1,33 @@
+//! DeletePolicyVersion: a non-default version of a customer managed policy.
+
+use crate::actions::iam::policies::get_policy_version::no_such_version;
+use crate::actions::iam::policies::{load_local_policy, modify_policy, policy_arn, version_id};
+use crate::actions::{ActionCtx, Reply};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::protocol::{Params, Violations};
+
+pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResult<Reply> {
+    let mut v = Violations::new();
+    let arn = policy_arn(&mut v, p);
+    let version = version_id(&mut v, p);
+    v.into_result()?;
+    let (Some(arn), Some(version)) = (arn, version) else {
+        return Err(ApiError::internal());
+    };
+    let (policy, _) = load_local_policy(cx, caller, arn).await?;
+    modify_policy(cx, caller.account_id(), &policy, |d| {
+        if !d.versions.iter().any(|v| v.version_id == version) {
+            return Err(no_such_version(arn, version));
+        }
+        if d.default_version_id == version {
+            return Err(ApiError::delete_conflict(
+                "Cannot delete the default version of a policy.",
+            ));
+        }
+        d.versions.retain(|v| v.version_id != version);
+        Ok(())
+    })
+    .await?;
+    Ok(None)
+}

@@ -1,0 +1,12 @@
+//! DetachUserPolicy: detach a managed policy; `NoSuchEntity` if it is not attached.
+
+use crate::actions::iam::policies::detach;
+use crate::actions::{ActionCtx, Reply};
+use crate::auth::Caller;
+use crate::error::ApiResult;
+use crate::iam::model::UserDoc;
+use crate::protocol::Params;
+
+pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResult<Reply> {
+    detach::<UserDoc>(cx, caller, p, 64).await
+}

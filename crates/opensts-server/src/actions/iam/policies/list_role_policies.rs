@@ -1,0 +1,12 @@
+//! ListRolePolicies: the names of the inline policies (paginated).
+
+use crate::actions::iam::policies::list_inline;
+use crate::actions::{ActionCtx, Reply};
+use crate::auth::Caller;
+use crate::error::ApiResult;
+use crate::iam::model::RoleDoc;
+use crate::protocol::Params;
+
+pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResult<Reply> {
+    list_inline::<RoleDoc>(cx, caller, p, 64).await
+}

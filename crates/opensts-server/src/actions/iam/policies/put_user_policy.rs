@@ -1,0 +1,12 @@
+//! PutUserPolicy: create or replace an inline policy (validated as an identity policy; the user's inline policies together must stay within the aggregate size limit).
+
+use crate::actions::iam::policies::put_inline;
+use crate::actions::{ActionCtx, Reply};
+use crate::auth::Caller;
+use crate::error::ApiResult;
+use crate::iam::model::UserDoc;
+use crate::protocol::Params;
+
+pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResult<Reply> {
+    put_inline::<UserDoc>(cx, caller, p, 128).await
+}

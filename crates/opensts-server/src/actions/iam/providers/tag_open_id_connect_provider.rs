@@ -1,0 +1,23 @@
+//! TagOpenIDConnectProvider: add or overwrite tags (at most 50 in all).
+
+use crate::actions::iam::providers::{modify_oidc, oidc_arn_param};
+use crate::actions::iam::{merge_tags, parse_tags};
+use crate::actions::{ActionCtx, Reply};
+use crate::auth::Caller;
+use crate::error::ApiResult;
+use crate::protocol::{Params, Violations};
+
+pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResult<Reply> {
+    let mut v = Violations::new();
+    let arn = oidc_arn_param(&mut v, p);
+    if p.struct_list("Tags")?.is_none() {
+        v.add(None, "Tags", "Member must not be null");
+    }
+    v.into_result()?;
+    let tags = parse_tags(p)?;
+    modify_oidc(cx, caller, arn.unwrap_or_default(), |doc| {
+        merge_tags(&mut doc.tags, tags.clone(), "OpenIdConnectProvider")
+    })
+    .await?;
+    Ok(None)
+}

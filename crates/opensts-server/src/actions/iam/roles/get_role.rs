@@ -1,0 +1,20 @@
+//! GetRole.
+
+use crate::actions::iam::roles::{RoleView, load_role, role_name, write_role};
+use crate::actions::{ActionCtx, Reply};
+use crate::auth::Caller;
+use crate::error::ApiResult;
+use crate::protocol::xml::Xml;
+use crate::protocol::{Params, Violations};
+
+pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResult<Reply> {
+    let mut v = Violations::new();
+    let name = role_name(&mut v, p);
+    v.into_result()?;
+    let (role, _) = load_role(cx, caller, name.unwrap_or_default()).await?;
+    let mut x = Xml::new();
+    x.open("Role");
+    write_role(&mut x, &role, caller.account_id(), RoleView::Full);
+    x.close("Role");
+    Ok(Some(x.into_string()))
+}

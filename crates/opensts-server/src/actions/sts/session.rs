@@ -1,0 +1,171 @@
+//! What the session-issuing actions share: session policies (`Policy`, `PolicyArns`), session
+//! tags (`Tags`, `TransitiveTagKeys`), `SourceIdentity`, the packed-size metric and the
+//! `AssumedRoleUser` XML.
+
+use opensts_policy::PolicyKind;
+
+use crate::actions::ActionCtx;
+use crate::actions::iam::parse_tags;
+use crate::authz;
+use crate::error::{ApiError, ApiResult};
+use crate::iam::model::Tag;
+use crate::protocol::xml::Xml;
+use crate::protocol::{CharRule, Params, Violations};
+
+/// Most managed session policies (`PolicyArns`) one request may pass.
+pub const MAX_POLICY_ARNS: usize = 10;
+/// The "packed" budget that session policies, policy ARNs and session tags share inside a
+/// session token. AWS keeps its own limit undocumented; ours is this many bytes of the compact
+/// encoding (policy JSON with insignificant whitespace removed, ARNs, tag keys and values).
+/// `PackedPolicySize` reports the percentage used; over 100 → `PackedPolicyTooLarge`.
+pub const PACKED_POLICY_LIMIT_BYTES: usize = 4096;
+
+/// Session policies and tags of a request, validated.
+#[derive(Default, Debug)]
+pub struct SessionParams {
+    /// Inline session policy as given (compacted for storage).
+    pub policy: Option<String>,
+    pub policy_arns: Vec<String>,
+    pub tags: Vec<Tag>,
+    pub transitive_tag_keys: Vec<String>,
+}
+
+/// Remove insignificant whitespace from a JSON document (it was validated as JSON already).
+fn compact_json(doc: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(doc) {
+        Ok(v) => v.to_string(),
+        Err(_) => doc.to_string(),
+    }
+}
+
+/// Parse `Policy` and `PolicyArns` (validated as session policies) plus `Tags` and
+/// `TransitiveTagKeys` when `allow_tags`.
+pub async fn parse_session_params(
+    cx: &ActionCtx<'_>,
+    p: &Params,
+    policy_max_chars: usize,
+    allow_transitive: bool,
+) -> ApiResult<SessionParams> {
+    let mut v = Violations::new();
+    let policy = v.string(p, "Policy", false, 1, policy_max_chars, Some(CharRule::PolicyChars));
+    let arns = p.struct_list("PolicyArns")?.unwrap_or_default();
+    if arns.len() > MAX_POLICY_ARNS {
+        v.add(
+            Some(&format!("{} policy ARNs", arns.len())),
+            "PolicyArns",
+            &format!("Member must have length less than or equal to {MAX_POLICY_ARNS}"),
+        );
+    }
+    let transitive = if allow_transitive {
+        p.list("TransitiveTagKeys")?.unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    if transitive.len() > 50 {
+        v.add(
+            Some(&format!("{} keys", transitive.len())),
+            "TransitiveTagKeys",
+            "Member must have length less than or equal to 50",
+        );
+    }
+    let mut policy_arns = Vec::with_capacity(arns.len());
+    for a in &arns {
+        match a.get("arn") {
+            Some(arn) if (20..=2048).contains(&arn.chars().count()) => policy_arns.push(arn.clone()),
+            other => v.add(
+                other.map(String::as_str),
+                "PolicyArns.member.arn",
+                "Member must have length greater than or equal to 20",
+            ),
+        }
+    }
+    v.into_result()?;
+
+    if let Some(doc) = policy {
+        opensts_policy::Policy::parse(doc, PolicyKind::Session)
+            .map_err(|e| ApiError::malformed_policy_document(e.message()))?;
+    }
+    for arn in &policy_arns {
+        if authz::managed_policy_document(cx.state, arn).await?.is_none() {
+            return Err(ApiError::malformed_policy_document(format!(
+                "Policy {arn} does not exist or is not attachable."
+            )));
+        }
+    }
+    let tags = parse_tags(p)?;
+    for t in &tags {
+        if t.key.to_ascii_lowercase().starts_with("aws:") {
+            return Err(ApiError::invalid_parameter_value(
+                "Tag keys may not start with the reserved prefix aws:",
+            ));
+        }
+    }
+    for k in &transitive {
+        if !tags.iter().any(|t| t.key.eq_ignore_ascii_case(k)) {
+            return Err(ApiError::invalid_parameter_value(format!(
+                "The specified transitive tag key must be included in the requested tags: {k}"
+            )));
+        }
+    }
+    Ok(SessionParams {
+        policy: policy.map(compact_json),
+        policy_arns,
+        tags,
+        transitive_tag_keys: transitive,
+    })
+}
+
+impl SessionParams {
+    pub fn has_any(&self) -> bool {
+        self.policy.is_some() || !self.policy_arns.is_empty() || !self.tags.is_empty()
+    }
+
+    /// Percentage of [`PACKED_POLICY_LIMIT_BYTES`] used; refuses more than 100%.
+    pub fn packed_size_percent(&self, inherited_tags: &[(String, String)]) -> ApiResult<i64> {
+        let bytes = self.policy.as_ref().map_or(0, String::len)
+            + self.policy_arns.iter().map(String::len).sum::<usize>()
+            + self
+                .tags
+                .iter()
+                .map(|t| t.key.len() + t.value.len())
+                .sum::<usize>()
+            + inherited_tags
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>();
+        let pct = (bytes * 100).div_ceil(PACKED_POLICY_LIMIT_BYTES);
+        let pct = i64::try_from(pct).unwrap_or(i64::MAX);
+        if pct > 100 {
+            return Err(ApiError::new(
+                "PackedPolicyTooLarge",
+                http::StatusCode::BAD_REQUEST,
+                format!(
+                    "Packed size of session policies and tags consumes {pct}% of allotted space."
+                ),
+            ));
+        }
+        Ok(pct)
+    }
+}
+
+/// `SourceIdentity`: 2–64 of `[\w+=,.@-]`, not starting with `aws:`.
+pub fn parse_source_identity(p: &Params) -> ApiResult<Option<String>> {
+    let mut v = Violations::new();
+    let si = v.string(p, "SourceIdentity", false, 2, 64, Some(CharRule::NameChars));
+    v.into_result()?;
+    if let Some(s) = si
+        && s.to_ascii_lowercase().starts_with("aws:")
+    {
+        return Err(ApiError::validation(
+            "SourceIdentity must not begin with the reserved prefix aws:",
+        ));
+    }
+    Ok(si.map(str::to_string))
+}
+
+pub fn write_assumed_role_user(x: &mut Xml, assumed_role_id: &str, arn: &str) {
+    x.open("AssumedRoleUser")
+        .elem("AssumedRoleId", assumed_role_id)
+        .elem("Arn", arn)
+        .close("AssumedRoleUser");
+}

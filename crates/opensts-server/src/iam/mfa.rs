@@ -1,0 +1,151 @@
+//! Virtual MFA devices as the rest of the server uses them: serial numbers, the sealed TOTP
+//! seed, and [`verify_mfa_code`] for the MFA checks of GetSessionToken and AssumeRole.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use zeroize::Zeroizing;
+
+use crate::error::{ApiError, ApiResult};
+use crate::iam::model::{KIND_MFA, MfaDeviceDoc, mfa_seed_aad};
+use crate::state::AppState;
+
+/// Scope of the one-time claims that make each accepted code single-use across nodes.
+pub const MFA_CLAIM_SCOPE: &str = "mfa";
+/// How long an accepted code's time step stays claimed (longer than its ±1 step window).
+pub const MFA_CLAIM_SECS: i64 = 300;
+/// Time steps of clock drift accepted on either side when checking one code.
+pub const MFA_SKEW_STEPS: u64 = 1;
+
+/// `(path, name)` of a virtual MFA device serial number of `account`
+/// (`arn:aws:iam::<account>:mfa/<path><name>`). `None` for anything else (hardware serials,
+/// other accounts, malformed ARNs).
+pub fn parse_serial<'a>(account: &str, serial: &'a str) -> Option<(&'a str, &'a str)> {
+    let rest = serial.strip_prefix("arn:")?;
+    let rest = rest.strip_prefix(opensts_core::arn::PARTITION)?;
+    let rest = rest.strip_prefix(":iam::")?;
+    let rest = rest.strip_prefix(account)?;
+    let path_and_name = rest.strip_prefix(":mfa")?;
+    if !path_and_name.starts_with('/') {
+        return None;
+    }
+    let cut = path_and_name.rfind('/')? + 1;
+    let (path, name) = path_and_name.split_at(cut);
+    (!name.is_empty()).then_some((path, name))
+}
+
+/// The device with this serial number in `account`, with its store version.
+pub async fn load_device(
+    state: &AppState,
+    account: &str,
+    serial: &str,
+) -> ApiResult<Option<(MfaDeviceDoc, i64)>> {
+    let Some((_, name)) = parse_serial(account, serial) else {
+        return Ok(None);
+    };
+    let Some(e) = state.store.get_entity(account, KIND_MFA, name).await? else {
+        return Ok(None);
+    };
+    let doc: MfaDeviceDoc = serde_json::from_value(e.doc).map_err(|err| {
+        tracing::error!(error = %err, "corrupt MFA device document");
+        ApiError::internal()
+    })?;
+    // Names are unique case-insensitively; the serial must match exactly (path included).
+    if doc.serial(account) != serial {
+        return Ok(None);
+    }
+    Ok(Some((doc, e.version)))
+}
+
+/// Seal a new seed for storage (base64 of the master-key ciphertext, bound to the device).
+pub fn seal_seed(state: &AppState, account: &str, serial: &str, seed: &[u8]) -> ApiResult<String> {
+    let sealed = state
+        .master_key
+        .seal(seed, &mfa_seed_aad(account, serial))
+        .map_err(|_| ApiError::internal())?;
+    Ok(STANDARD.encode(sealed))
+}
+
+/// The plaintext seed of a device.
+pub fn open_seed(
+    state: &AppState,
+    account: &str,
+    doc: &MfaDeviceDoc,
+) -> ApiResult<Zeroizing<Vec<u8>>> {
+    let serial = doc.serial(account);
+    let sealed = STANDARD.decode(&doc.seed_sealed).map_err(|_| {
+        tracing::error!(serial = %serial, "corrupt sealed MFA seed");
+        ApiError::internal()
+    })?;
+    state
+        .master_key
+        .open(&sealed, &mfa_seed_aad(account, &serial))
+        .map_err(|_| {
+            tracing::error!(serial = %serial, "cannot unseal MFA seed (wrong master key?)");
+            ApiError::internal()
+        })
+}
+
+/// Check an MFA code (`TokenCode`) for `serial`: the virtual device must exist in `account`
+/// and be enabled — for `user_name` when given (compared case-insensitively), for any user
+/// otherwise — and `code` must be the TOTP code of the current time step ±1. Each code is
+/// accepted once: a step at or before the one used to enable/resync the device is refused,
+/// and the accepted step is claimed in the store (`claim_once`), so a replay is refused on
+/// every node. `Ok(false)` for every refusal; `Err` only when the store or the seed fails.
+pub async fn verify_mfa_code(
+    state: &AppState,
+    account: &str,
+    user_name: Option<&str>,
+    serial: &str,
+    code: &str,
+    now: i64,
+) -> ApiResult<bool> {
+    let Some((dev, _)) = load_device(state, account, serial).await? else {
+        return Ok(false);
+    };
+    let Some(owner) = dev.user_name.as_deref() else {
+        return Ok(false);
+    };
+    if user_name.is_some_and(|u| !u.eq_ignore_ascii_case(owner)) {
+        return Ok(false);
+    }
+    let seed = open_seed(state, account, &dev)?;
+    let Some(step) = opensts_core::totp::verify_totp(&seed, code, now, MFA_SKEW_STEPS) else {
+        return Ok(false);
+    };
+    if dev.last_used_step.is_some_and(|last| step <= last) {
+        return Ok(false);
+    }
+    let claimed = state
+        .store
+        .claim_once(
+            MFA_CLAIM_SCOPE,
+            &format!("{account}/{serial}/{step}"),
+            now.saturating_add(MFA_CLAIM_SECS),
+            now,
+        )
+        .await?;
+    Ok(claimed)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn serials() {
+        let a = "123456789012";
+        assert_eq!(
+            parse_serial(a, "arn:aws:iam::123456789012:mfa/dev"),
+            Some(("/", "dev"))
+        );
+        assert_eq!(
+            parse_serial(a, "arn:aws:iam::123456789012:mfa/a/b/dev"),
+            Some(("/a/b/", "dev"))
+        );
+        assert_eq!(parse_serial(a, "arn:aws:iam::123456789012:mfa/"), None);
+        assert_eq!(parse_serial(a, "arn:aws:iam::123456789012:mfadev"), None);
+        assert_eq!(parse_serial(a, "arn:aws:iam::210987654321:mfa/dev"), None);
+        assert_eq!(parse_serial(a, "GAHT12345678"), None);
+    }
+}
