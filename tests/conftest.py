@@ -11,6 +11,8 @@ Fixtures
 The PostgreSQL backend is used when OPENSTS_TEST_DATABASE_URL is set (scripts/test sets it when
 127.0.0.1:5432 answers); each server then gets a fresh database that is dropped afterwards.
 Postgres-parametrized tests are skipped without it, or fail when OPENSTS_REQUIRE_POSTGRES=1.
+OPENSTS_TEST_BACKEND=postgres makes PostgreSQL the default backend of `server`, `module_server`
+and `server_factory` (scripts/test runs the spine suites a second time that way).
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 
 SERVERS_KEY = pytest.StashKey[list]()
 
+# The backend of servers whose test does not choose one ("sqlite" or "postgres").
+DEFAULT_BACKEND = os.environ.get("OPENSTS_TEST_BACKEND") or "sqlite"
+
 
 def pytest_report_header(config):
     lines = []
@@ -64,6 +69,7 @@ def pytest_report_header(config):
     lines.append(f"boto3 {boto3.__version__}, botocore {botocore.__version__}, python {sys.version.split()[0]}")
     db = os.environ.get("OPENSTS_TEST_DATABASE_URL")
     lines.append(f"PostgreSQL tests: {db if db else 'SKIPPED (OPENSTS_TEST_DATABASE_URL not set)'}")
+    lines.append(f"default backend: {DEFAULT_BACKEND} (OPENSTS_TEST_BACKEND)")
     return lines
 
 
@@ -96,8 +102,9 @@ def opensts_bin_path() -> Path:
     pytest.fail(msg, pytrace=False)
 
 
-def _make_server(tmp_factory, opensts_bin_path, *, name, backend="sqlite", root_creds=None, account_id=None,
+def _make_server(tmp_factory, opensts_bin_path, *, name, backend=None, root_creds=None, account_id=None,
                  region="us-east-1", env=None, args=(), start=True, cleanups=None):
+    backend = backend or DEFAULT_BACKEND
     base = Path(tmp_factory.mktemp(name))
     database_url = None
     if backend == "postgres":
@@ -165,21 +172,27 @@ def server_factory(request, tmp_path_factory, opensts_bin_path):
 @pytest.fixture(scope="session")
 def server(tmp_path_factory, opensts_bin_path):
     """One shared server for the tests of this process. Use unique names for what you create."""
-    srv = _make_server(tmp_path_factory, opensts_bin_path, name="shared", cleanups=[])
+    cleanups: list = []
+    srv = _make_server(tmp_path_factory, opensts_bin_path, name="shared", cleanups=cleanups)
     try:
         yield srv
     finally:
         srv.stop(timeout=10)
+        for c in reversed(cleanups):
+            c()
 
 
 @pytest.fixture(scope="module")
 def module_server(tmp_path_factory, opensts_bin_path):
     """A server shared by the tests of one module (per process)."""
-    srv = _make_server(tmp_path_factory, opensts_bin_path, name="module", cleanups=[])
+    cleanups: list = []
+    srv = _make_server(tmp_path_factory, opensts_bin_path, name="module", cleanups=cleanups)
     try:
         yield srv
     finally:
         srv.stop(timeout=10)
+        for c in reversed(cleanups):
+            c()
 
 
 @pytest.fixture

@@ -44,6 +44,19 @@ pub struct Application {
     listener: TcpListener,
     state: Arc<AppState>,
     pub generated_root: Option<GeneratedRoot>,
+    /// The store's change counter before the key rings were loaded (where the poller starts).
+    start_counter: i64,
+}
+
+fn check_account_id(config: &Config) -> Result<(), StartError> {
+    if let Some(id) = &config.account_id
+        && !ids::is_valid_account_id(id)
+    {
+        return Err(StartError::Config(format!(
+            "OPENSTS_ACCOUNT_ID {id:?} is not 12 digits"
+        )));
+    }
+    Ok(())
 }
 
 /// Load the master key from the environment value, or from (or into) the key file.
@@ -209,13 +222,24 @@ pub async fn revoke_role_sessions(
     ))
 }
 
+/// How long one node's claim to create the default account holds. If that node dies before it
+/// records the account, another node takes over once the claim has expired.
+pub const BOOTSTRAP_LEASE_SECS: i64 = 30;
+/// How long a node waits for the default account to appear (a little over two leases).
+const BOOTSTRAP_WAIT: Duration = Duration::from_secs(75);
+
 /// Make sure the default account exists; on first start create it (with the configured or
 /// generated root credentials).
+///
+/// Several nodes may start at once on an empty database: exactly one of them wins a leased
+/// one-time claim (`claim_once("bootstrap", ...)`) and creates the account; the others wait
+/// until the `default_account_id` setting appears. The claim expires after
+/// [`BOOTSTRAP_LEASE_SECS`], so a node that dies halfway does not block later starts forever.
 async fn ensure_default_account(
     config: &Config,
     store: &dyn Store,
     master: &MasterKey,
-    now: i64,
+    clock: &dyn Clock,
 ) -> Result<(String, Option<GeneratedRoot>), StartError> {
     let configured_root = match (&config.root_access_key_id, &config.root_secret_access_key) {
         (Some(a), Some(s)) => Some((a.clone(), s.clone())),
@@ -234,47 +258,115 @@ async fn ensure_default_account(
             "root access key id must be 16-128 characters and the secret at least 16".into(),
         ));
     }
-    if let Some(existing) = store.get_setting(DEFAULT_ACCOUNT_SETTING).await? {
-        // Configured root credentials that the store does not know yet are added to the root.
-        if let Some((akid, secret)) = configured_root
-            && store.get_access_key(&akid).await?.is_none()
-        {
-            let rec = AccessKeyRecord {
-                access_key_id: akid.clone(),
-                account_id: existing.clone(),
-                user_name: None,
-                secret_sealed: seal_secret(master, &akid, &secret)?,
-                status: KeyStatus::Active,
-                created_at: now,
-            };
-            store
-                .apply(&existing, &[Write::InsertAccessKey(rec)], now)
-                .await?;
+    let deadline = tokio::time::Instant::now() + BOOTSTRAP_WAIT;
+    loop {
+        let now = clock.now();
+        if let Some(existing) = store.get_setting(DEFAULT_ACCOUNT_SETTING).await? {
+            if let Some((akid, secret)) = &configured_root {
+                add_root_key(store, master, &existing, akid, secret, now).await?;
+            }
+            return Ok((existing, None));
         }
-        return Ok((existing, None));
-    }
-    // First start. Only one process may create the default account.
-    let claimed = store
-        .claim_once("bootstrap", DEFAULT_ACCOUNT_SETTING, i64::MAX, now)
-        .await?;
-    if !claimed {
-        for _ in 0..100 {
+        // First start. Only one process at a time may create the default account.
+        let claimed = store
+            .claim_once(
+                "bootstrap",
+                DEFAULT_ACCOUNT_SETTING,
+                now.saturating_add(BOOTSTRAP_LEASE_SECS),
+                now,
+            )
+            .await?;
+        if claimed {
+            // A previous lease holder may have finished just after its lease ran out.
             if let Some(existing) = store.get_setting(DEFAULT_ACCOUNT_SETTING).await? {
+                if let Some((akid, secret)) = &configured_root {
+                    add_root_key(store, master, &existing, akid, secret, now).await?;
+                }
                 return Ok((existing, None));
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            return create_default_account(config, store, master, configured_root, now).await;
         }
-        return Err(StartError::Config(
-            "another process is creating the default account but did not finish".into(),
-        ));
+        if tokio::time::Instant::now() >= deadline {
+            return Err(StartError::Config(
+                "another process is creating the default account but did not finish".into(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Add configured root credentials the store does not know yet to the account's root.
+/// Several nodes may do this at once: losing the race is fine.
+async fn add_root_key(
+    store: &dyn Store,
+    master: &MasterKey,
+    account_id: &str,
+    akid: &str,
+    secret: &str,
+    now: i64,
+) -> Result<(), StartError> {
+    if store.get_access_key(akid).await?.is_some() {
+        return Ok(());
+    }
+    let rec = AccessKeyRecord {
+        access_key_id: akid.to_string(),
+        account_id: account_id.to_string(),
+        user_name: None,
+        secret_sealed: seal_secret(master, akid, secret)?,
+        status: KeyStatus::Active,
+        created_at: now,
+    };
+    match store
+        .apply(account_id, &[Write::InsertAccessKey(rec)], now)
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(StoreError::Conflict { .. }) if store.get_access_key(akid).await?.is_some() => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Create the default account (the caller holds the bootstrap claim) and record it.
+async fn create_default_account(
+    config: &Config,
+    store: &dyn Store,
+    master: &MasterKey,
+    configured_root: Option<(String, String)>,
+    now: i64,
+) -> Result<(String, Option<GeneratedRoot>), StartError> {
     let account_id = config
         .account_id
         .clone()
         .unwrap_or_else(ids::new_account_id);
     let generated = configured_root.is_none();
-    let (akid, secret) =
-        create_account(store, master, &account_id, "default", configured_root, now).await?;
+    let created = create_account(
+        store,
+        master,
+        &account_id,
+        "default",
+        configured_root.clone(),
+        now,
+    )
+    .await;
+    let (akid, secret) = match created {
+        Ok(key) => key,
+        // The configured account exists already: an earlier first start died before it
+        // recorded the account. Adopt the account; make sure it has usable root credentials.
+        Err(StartError::Store(StoreError::Conflict { .. }))
+            if store.get_account(&account_id).await?.is_some() =>
+        {
+            tracing::warn!(account_id = %account_id, "adopting the default account of an interrupted first start");
+            let (akid, secret) = configured_root.unwrap_or_else(|| {
+                (
+                    ids::new_access_key_id_for_account("AKIA", &account_id),
+                    ids::new_secret_access_key(),
+                )
+            });
+            add_root_key(store, master, &account_id, &akid, &secret, now).await?;
+            (akid, secret)
+        }
+        Err(e) => return Err(e),
+    };
     store
         .put_setting(DEFAULT_ACCOUNT_SETTING, &account_id)
         .await?;
@@ -296,21 +388,31 @@ impl Application {
         config: Config,
         clock: Arc<dyn Clock>,
     ) -> Result<Application, StartError> {
-        if let Some(id) = &config.account_id
-            && !ids::is_valid_account_id(id)
-        {
-            return Err(StartError::Config(format!(
-                "OPENSTS_ACCOUNT_ID {id:?} is not 12 digits"
-            )));
-        }
-        let master_key = load_master_key(&config)?;
+        check_account_id(&config)?;
+        // The master key first: a bad key must fail before anything touches the database.
+        load_master_key(&config)?;
         let store = open_store(&config).await?;
+        Self::build_with_store(config, clock, store).await
+    }
+
+    /// Like [`build_with_clock`](Self::build_with_clock), on a store the caller opened and
+    /// migrated (tests wrap stores, e.g. to simulate an outage).
+    pub async fn build_with_store(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        store: Arc<dyn Store>,
+    ) -> Result<Application, StartError> {
+        check_account_id(&config)?;
+        let master_key = load_master_key(&config)?;
+        // Read before the key rings: a ring change made by another node from here on is seen
+        // by the change poller, which starts from this counter.
+        let start_counter = store.change_counter().await?;
         let now = clock.now();
         let ring = load_keyring(store.as_ref(), &master_key, SESSION_TOKEN_PURPOSE, now).await?;
         let message_ring =
             load_keyring(store.as_ref(), &master_key, AUTH_MESSAGE_PURPOSE, now).await?;
         let (default_account_id, generated_root) =
-            ensure_default_account(&config, store.as_ref(), &master_key, now).await?;
+            ensure_default_account(&config, store.as_ref(), &master_key, clock.as_ref()).await?;
         let fetcher = opensts_oidc::HttpFetcher::from_ca_file(config.ca_file.as_deref())
             .map_err(|e| StartError::Config(format!("--ca-file: {}", e.message())))?;
         let jwks = Arc::new(opensts_oidc::JwksCache::new(Arc::new(fetcher)));
@@ -330,6 +432,7 @@ impl Application {
             listener,
             state,
             generated_root,
+            start_counter,
         })
     }
 
@@ -346,7 +449,7 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let poller = spawn_change_poller(self.state.clone());
+        let poller = spawn_change_poller_from(self.state.clone(), Some(self.start_counter));
         let app = crate::http::router(self.state.clone())
             .into_make_service_with_connect_info::<SocketAddr>();
         let result = axum::serve(self.listener, app)
@@ -359,32 +462,74 @@ impl Application {
 
 /// Poll the store's change counter and drop the caches of accounts that changed — on any node.
 pub fn spawn_change_poller(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
+    spawn_change_poller_from(state, None)
+}
+
+/// [`spawn_change_poller`] starting at a known counter (`None`: the store's current one).
+///
+/// Every [`CACHE_POLL_INTERVAL_MS`] it asks the store which accounts changed since the last
+/// counter it processed (one indexed query; see `Store::changes_since`) and invalidates their
+/// cache entries; a key-ring change (`""`) reloads the rings. The counter only advances once
+/// the changes are processed, so a failed ring reload is retried on the next tick. While the
+/// store is unreachable the caches are kept (and served); the outage and the recovery are
+/// logged once each.
+pub fn spawn_change_poller_from(
+    state: Arc<AppState>,
+    start: Option<i64>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut counter = state.store.change_counter().await.unwrap_or_default();
+        let mut counter = match start {
+            Some(c) => Some(c),
+            None => state.store.change_counter().await.ok(),
+        };
+        let mut failing_since: Option<tokio::time::Instant> = None;
         let mut tick = tokio::time::interval(Duration::from_millis(CACHE_POLL_INTERVAL_MS));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match state.store.changes_since(counter).await {
+            // Without a starting point (the store was down when the poller started), begin at 0:
+            // that invalidates every account ever changed once, which is merely wasteful.
+            let from = counter.unwrap_or(0);
+            match state.store.changes_since(from).await {
                 Ok((now_counter, changed)) => {
-                    if now_counter < counter {
+                    if let Some(since) = failing_since.take() {
+                        tracing::info!(
+                            after_secs = since.elapsed().as_secs(),
+                            "store reachable again; catching up on changes"
+                        );
+                    }
+                    let mut ring_ok = true;
+                    if now_counter < from {
                         // The store was replaced or reset: forget everything.
                         state.cache.invalidate_all();
+                        ring_ok = reload_keyring(&state).await;
                     }
                     let accounts: Vec<String> = changed.into_iter().map(|(a, _)| a).collect();
                     if accounts.iter().any(String::is_empty) {
-                        reload_keyring(&state).await;
+                        ring_ok &= reload_keyring(&state).await;
                     }
                     state.cache.invalidate_accounts(&accounts);
-                    counter = now_counter;
+                    if ring_ok {
+                        counter = Some(now_counter);
+                    }
                 }
-                Err(e) => tracing::warn!(error = %e, "change poll failed"),
+                Err(e) => {
+                    if failing_since.is_none() {
+                        failing_since = Some(tokio::time::Instant::now());
+                        tracing::warn!(error = %e, "change poll failed; serving from cache until the store is back");
+                    } else {
+                        tracing::debug!(error = %e, "change poll failed");
+                    }
+                }
             }
         }
     })
 }
 
-async fn reload_keyring(state: &AppState) {
+/// Reload both key rings from the store. `false` if one of them could not be loaded (the old
+/// ring stays in use).
+async fn reload_keyring(state: &AppState) -> bool {
+    let mut ok = true;
     for (purpose, slot) in [
         (SESSION_TOKEN_PURPOSE, &state.session_ring),
         (AUTH_MESSAGE_PURPOSE, &state.message_ring),
@@ -395,7 +540,11 @@ async fn reload_keyring(state: &AppState) {
                     *r = Arc::new(ring);
                 }
             }
-            Err(e) => tracing::error!(error = %e, purpose, "cannot reload a key ring"),
+            Err(e) => {
+                ok = false;
+                tracing::error!(error = %e, purpose, "cannot reload a key ring");
+            }
         }
     }
+    ok
 }

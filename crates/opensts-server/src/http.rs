@@ -49,10 +49,14 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
+/// How long `/readyz` waits for the store before reporting it unavailable (the store's own
+/// connection timeout is longer than a load balancer's health check).
+const READYZ_STORE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    match state.store.change_counter().await {
-        Ok(_) => (StatusCode::OK, "ready").into_response(),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response(),
+    match tokio::time::timeout(READYZ_STORE_TIMEOUT, state.store.change_counter()).await {
+        Ok(Ok(_)) => (StatusCode::OK, "ready").into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response(),
     }
 }
 

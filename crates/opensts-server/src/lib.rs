@@ -4,17 +4,27 @@
 //! [`http`] (axum, body limit, request id) → [`protocol`] (awsQuery decode) → [`auth`]
 //! (SigV4 → [`auth::Caller`]) → [`actions`] (one file per action; policy engine; store) →
 //! [`protocol::xml`] (responses; errors from [`error`] rendered in one place).
+//!
+//! Around it: [`listen`] (accept loop, TLS via [`tls`], connection limits), [`throttle`]
+//! (per-source before authentication, per-account after), [`audit`] and [`metrics`] (after the
+//! outcome is known), [`keys`] (key-ring rotation).
 
 pub mod actions;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod config;
 pub mod error;
 pub mod http;
 pub mod iam;
+pub mod keys;
+pub mod listen;
+pub mod metrics;
 pub mod protocol;
 pub mod state;
+pub mod throttle;
+pub mod tls;
 
 pub use app::{Application, GeneratedRoot, StartError};
 pub use config::Config;

@@ -74,6 +74,12 @@ pub struct AppState {
     pub cache: Cache,
     /// OIDC discovery + JWKS cache (AssumeRoleWithWebIdentity).
     pub jwks: Arc<opensts_oidc::JwksCache>,
+    /// Prometheus metrics of this server.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Per-source and per-account request rate limits.
+    pub throttle: crate::throttle::Throttle,
+    /// The audit trail, when configured.
+    pub audit: Option<crate::audit::AuditLog>,
 }
 
 /// Read-mostly caches, invalidated per account by the change poller (see

@@ -3,6 +3,8 @@
 //! * `opensts serve` — run the STS/IAM endpoint.
 //! * `opensts account create --account-id ID [--name N]` — add an account, print its root
 //!   credentials as JSON.
+//! * `opensts role revoke-sessions --role-name R [--account-id A]` — revoke every session of
+//!   a role issued until now (AWS's `AWSRevokeOlderSessions` inline policy).
 //!
 //! Every flag also reads an `OPENSTS_*` environment variable; a flag wins over the variable.
 
@@ -225,7 +227,10 @@ async fn role_revoke(
             .map_err(|e| e.to_string())?
             .ok_or("no default account yet: start the server once or pass --account-id")?,
     };
-    let cutoff = app::revoke_role_sessions(store.as_ref(), &account, &role_name, unix_now())
+    // aws:TokenIssueTime has one-second resolution: revoke through the end of the current
+    // second, so a session issued earlier in this very second is revoked too (a new session
+    // issued in the same second is refused as well; one second later they work again).
+    let cutoff = app::revoke_role_sessions(store.as_ref(), &account, &role_name, unix_now() + 1)
         .await
         .map_err(|e| e.to_string())?;
     println!(

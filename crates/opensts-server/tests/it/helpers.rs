@@ -119,6 +119,7 @@ impl TestApp {
             .await
     }
 
+    #[allow(dead_code)]
     pub async fn iam(&self, creds: &Creds, params: &str) -> Resp {
         self.call(creds, "iam", &format!("Version=2010-05-08&{params}"))
             .await

@@ -6,3 +6,5 @@
 mod helpers;
 mod sessions;
 mod store_conformance;
+mod store_down;
+mod bootstrap;

@@ -197,7 +197,7 @@ pub fn write_user(x: &mut Xml, u: &UserDoc, account_id: &str, with_tags: bool) {
         .elem("CreateDate", &timestamp(u.create_date));
     if let Some(b) = &u.permissions_boundary {
         x.open("PermissionsBoundary")
-            .elem("PermissionsBoundaryType", "Policy")
+            .elem("PermissionsBoundaryType", "PermissionsBoundaryPolicy")
             .elem("PermissionsBoundaryArn", b)
             .close("PermissionsBoundary");
     }
@@ -351,10 +351,11 @@ pub async fn check_permissions_boundary(
             "Policy {policy_arn} does not exist or is not attachable."
         ))
     };
-    if owner == "aws" {
-        // TODO(aws-managed): resolve with `crate::iam::aws_managed::get(policy_arn)` once it
-        // exists; until then every well-formed AWS managed policy ARN is accepted.
-        return Ok(());
+    if owner == crate::iam::aws_managed::AWS_ACCOUNT {
+        return match crate::iam::aws_managed::get(policy_arn) {
+            Some(_) => Ok(()),
+            None => Err(missing()),
+        };
     }
     if owner != account {
         return Err(missing());

@@ -9,7 +9,8 @@ use opensts_core::token::{SessionClaims, SessionKind};
 use opensts_policy::{PolicyKind, RequestContext};
 
 use crate::actions::sts::session::{
-    SessionParams, parse_session_params, parse_source_identity, write_assumed_role_user,
+    SessionParams, parse_session_params, parse_source_identity, verify_caller_mfa,
+    write_assumed_role_user,
 };
 use crate::actions::sts::{issue, write_credentials};
 use crate::actions::{ActionCtx, Reply};
@@ -130,27 +131,11 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
         ));
     }
 
-    // MFA supplied with the call.
-    let mut mfa_auth_time = caller_session.and_then(|s| s.mfa_auth_time);
-    if serial.is_some() || code.is_some() {
-        let (Some(serial), Some(code)) = (serial, code) else {
-            return Err(ApiError::access_denied(
-                "MultiFactorAuthentication failed, both SerialNumber and TokenCode are required.",
-            ));
-        };
-        let user = match caller.principal() {
-            Principal::User { name, .. } => Some(name.as_str()),
-            _ => None,
-        };
-        if !crate::iam::mfa::verify_mfa_code(cx.state, caller.account_id(), user, serial, code, cx.now)
-            .await?
-        {
-            return Err(ApiError::access_denied(
-                "MultiFactorAuthentication failed with invalid MFA one time pass code. ",
-            ));
-        }
-        mfa_auth_time = Some(cx.now);
-    }
+    // MFA supplied with the call (else what the calling session carries).
+    let mfa_auth_time = match verify_caller_mfa(cx, caller, serial, code).await? {
+        Some(t) => Some(t),
+        None => caller_session.and_then(|s| s.mfa_auth_time),
+    };
 
     // Tags inherited through role chaining.
     let inherited: Vec<(String, String)> = caller_session
@@ -254,7 +239,11 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
     let mut x = Xml::new();
     write_credentials(&mut x, &creds);
     write_assumed_role_user(&mut x, &assumed_role_id, &arn);
-    x.num("PackedPolicySize", packed);
+    // AWS reports PackedPolicySize only when the request packed something (session policies,
+    // session tags or inherited transitive tags).
+    if params.has_any() || !inherited.is_empty() {
+        x.num("PackedPolicySize", packed);
+    }
     x.opt("SourceIdentity", source_identity.as_deref());
     Ok(Some(x.into_string()))
 }

@@ -7,7 +7,7 @@ use opensts_core::token::SessionKind;
 use opensts_policy::RequestPrincipal;
 use opensts_saml::{SamlError, VerifyOptions, aws_attributes, condition_keys, name_qualifier};
 
-use crate::actions::sts::federated::{FederatedRequest, assume_federated};
+use crate::actions::sts::federated::{FederatedRequest, OneTimeUse, assume_federated};
 use crate::actions::sts::session::write_assumed_role_user;
 use crate::actions::sts::write_credentials;
 use crate::actions::{ActionCtx, Reply};
@@ -19,13 +19,65 @@ use crate::protocol::{CharRule, Params, Violations};
 /// Longest `SAMLAssertion` (base64 characters), as AWS.
 pub const MAX_ASSERTION_CHARS: usize = 100_000;
 
+/// Map a verification failure to STS: `ExpiredTokenException` for time, `IDPRejectedClaim` when
+/// the IdP itself reported a failed authentication (Status not Success), `ValidationError` for
+/// an unusable stored metadata document, `InvalidIdentityToken` for everything else. The
+/// message is AWS's text where it has one, followed by which check failed (never echoing the
+/// assertion's content).
 fn saml_error(e: &SamlError) -> ApiError {
+    tracing::info!(reason = e.reason_code(), detail = %e, "SAML assertion refused");
     let status = http::StatusCode::BAD_REQUEST;
-    match e.aws_error_code() {
-        "ExpiredTokenException" => ApiError::new("ExpiredTokenException", status, e.message()),
-        "ValidationError" => ApiError::validation(e.message()),
-        _ => ApiError::new("InvalidIdentityToken", status, e.message()),
+    let message = saml_message(e);
+    if matches!(e, SamlError::StatusNotSuccess(_)) {
+        return ApiError::new("IDPRejectedClaim", status, message);
     }
+    match e.aws_error_code() {
+        "ExpiredTokenException" => ApiError::new("ExpiredTokenException", status, message),
+        "ValidationError" => ApiError::validation(message),
+        _ => ApiError::new("InvalidIdentityToken", status, message),
+    }
+}
+
+fn saml_message(e: &SamlError) -> String {
+    let why = match e {
+        SamlError::InvalidBase64 => "SAMLAssertion is not valid base64",
+        SamlError::Dtd => "a DTD or entity declaration is not allowed",
+        SamlError::LimitExceeded(_) => "the document exceeds the XML size, depth or attribute limits",
+        SamlError::Malformed(_) => {
+            "the document is not a well-formed SAML 2.0 Response (not UTF-8, not XML, or a required element or attribute is missing)"
+        }
+        SamlError::Structure(_) => {
+            "the structure is refused (more than one Assertion, duplicate IDs, or a Signature that does not sign exactly its parent element)"
+        }
+        SamlError::MixedContent(_) => "an identity field contains a comment or markup",
+        SamlError::StatusNotSuccess(_) => "the identity provider reported that authentication failed",
+        SamlError::EncryptedAssertionUnsupported => "use an unencrypted, signed assertion",
+        SamlError::Unsigned => "the response is not signed (neither the Response nor its Assertion carries a signature)",
+        SamlError::UntrustedKey => {
+            "the signing certificate is not one of the trusted certificates in the SAML provider's metadata"
+        }
+        SamlError::SignatureInvalid => {
+            "the signature does not verify with the trusted certificates in the SAML provider's metadata"
+        }
+        SamlError::DigestMismatch => "the signed content was modified after signing (digest mismatch)",
+        SamlError::UnsupportedAlgorithm(_) => {
+            "only RSA-SHA256/384/512 and ECDSA-SHA256/384 with exclusive C14N are accepted"
+        }
+        SamlError::Expired => "NotOnOrAfter has passed",
+        SamlError::NotYetValid => "NotBefore or IssueInstant is in the future",
+        SamlError::WrongIssuer => "the Issuer is not the SAML provider's entityID",
+        SamlError::WrongAudience => {
+            "the AudienceRestriction must name https://signin.aws.amazon.com/saml or urn:amazon:webservices"
+        }
+        SamlError::WrongRecipient => {
+            "the bearer SubjectConfirmationData Recipient (and Response Destination) must be https://signin.aws.amazon.com/saml"
+        }
+        SamlError::Subject(_) => {
+            "a NameID and exactly one bearer SubjectConfirmation with Recipient and NotOnOrAfter are required"
+        }
+        _ => return e.message(),
+    };
+    format!("{}: {why}", e.message())
 }
 
 fn invalid_token(msg: impl Into<String>) -> ApiError {
@@ -84,17 +136,14 @@ pub async fn handle(cx: &ActionCtx<'_>, p: &Params) -> ApiResult<Reply> {
             "Not authorized to perform sts:AssumeRoleWithSAML: the assertion's Role attribute does not name this role and provider",
         ));
     }
-    // One use per assertion, across every node, until it expires.
-    let replay_key = format!("{account}/{provider_name}/{}", verified.assertion_id);
-    let expires = verified.not_on_or_after + opts.clock_skew_secs;
-    if !cx
-        .state
-        .store
-        .claim_once("saml-assertion", &replay_key, expires, cx.now)
-        .await?
-    {
-        return Err(invalid_token("This SAML assertion has already been used"));
-    }
+    // One use per assertion, across every node, until it expires (claimed by
+    // `assume_federated` once every other check has passed).
+    let one_time = OneTimeUse {
+        scope: "saml-assertion",
+        id: format!("{account}/{provider_name}/{}", verified.assertion_id),
+        expires_at: verified.not_on_or_after + opts.clock_skew_secs,
+        message: "This SAML assertion has already been used",
+    };
 
     let keys = condition_keys(&verified, &account, &provider_name)
         .into_iter()
@@ -116,6 +165,8 @@ pub async fn handle(cx: &ActionCtx<'_>, p: &Params) -> ApiResult<Reply> {
             not_after: verified.session_not_on_or_after,
             provider_duration: attrs.session_duration.map(i64::from),
             kind: SessionKind::Saml,
+            origin: "SAML assertion",
+            one_time: Some(one_time),
         },
     )
     .await?;

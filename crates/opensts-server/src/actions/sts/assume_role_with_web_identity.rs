@@ -103,6 +103,8 @@ pub async fn handle(cx: &ActionCtx<'_>, p: &Params) -> ApiResult<Reply> {
             not_after: None,
             provider_duration: None,
             kind: SessionKind::WebIdentity,
+            origin: "web identity token",
+            one_time: None,
         },
     )
     .await?;

@@ -14,10 +14,27 @@ use crate::actions::sts::{IssuedCredentials, issue};
 use crate::authz;
 use crate::error::{ApiError, ApiResult};
 use crate::iam::model::Tag;
-use crate::protocol::{Params, Violations};
+use crate::protocol::{CharRule, Params, Violations};
 
 /// Plain-text limit of the inline session policy of the federated AssumeRole* actions.
 pub const POLICY_MAX_CHARS: usize = 2048;
+/// Most session tags one session may carry (AWS).
+pub const MAX_SESSION_TAGS: usize = 50;
+const MAX_TAG_KEY_CHARS: usize = 128;
+const MAX_TAG_VALUE_CHARS: usize = 256;
+
+/// A one-time use of what the provider issued (a SAML assertion id): claimed in the store
+/// only once every other check has passed, just before credentials are issued, so a request
+/// refused for another reason (a typo in `Policy`, a trust policy not yet updated) does not
+/// burn the assertion.
+pub struct OneTimeUse {
+    pub scope: &'static str,
+    pub id: String,
+    /// Until when the claim must be remembered (Unix seconds).
+    pub expires_at: i64,
+    /// The message when it was used already.
+    pub message: &'static str,
+}
 
 /// A verified federated identity asking for a role.
 pub struct FederatedRequest<'a> {
@@ -38,6 +55,9 @@ pub struct FederatedRequest<'a> {
     /// A session length the provider asks for (SAML `SessionDuration`): it can only shorten.
     pub provider_duration: Option<i64>,
     pub kind: SessionKind,
+    /// What the tags and source identity came from, for messages ("SAML assertion", …).
+    pub origin: &'static str,
+    pub one_time: Option<OneTimeUse>,
 }
 
 pub struct FederatedSession {
@@ -52,6 +72,79 @@ fn not_authorized(action: &str) -> ApiError {
     ApiError::access_denied(format!("Not authorized to perform {action}"))
 }
 
+fn invalid_token(msg: impl Into<String>) -> ApiError {
+    ApiError::new("InvalidIdentityToken", http::StatusCode::BAD_REQUEST, msg)
+}
+
+fn tag_chars_ok(s: &str) -> bool {
+    s.chars().all(|c| CharRule::TagChars.allows(c))
+}
+
+/// The provider's session tags, transitive keys and source identity follow the same rules as
+/// AssumeRole's `Tags`, `TransitiveTagKeys` and `SourceIdentity`. They come from a signed
+/// token, so a violation is the token's fault: `InvalidIdentityToken`, naming the rule (never
+/// echoing the values).
+fn check_provider_claims(req: &FederatedRequest<'_>) -> ApiResult<()> {
+    let origin = req.origin;
+    if req.tags.len() > MAX_SESSION_TAGS {
+        return Err(invalid_token(format!(
+            "The {origin} carries {} session tags; at most {MAX_SESSION_TAGS} are allowed",
+            req.tags.len()
+        )));
+    }
+    for (i, (k, v)) in req.tags.iter().enumerate() {
+        let n = k.chars().count();
+        if n == 0 || n > MAX_TAG_KEY_CHARS || !tag_chars_ok(k) {
+            return Err(invalid_token(format!(
+                "A session tag key in the {origin} is invalid: keys must be 1-{MAX_TAG_KEY_CHARS} characters of {}",
+                CharRule::TagChars.pattern()
+            )));
+        }
+        if k.to_ascii_lowercase().starts_with("aws:") {
+            return Err(invalid_token(format!(
+                "A session tag key in the {origin} uses the reserved prefix aws:"
+            )));
+        }
+        if v.chars().count() > MAX_TAG_VALUE_CHARS || !tag_chars_ok(v) {
+            return Err(invalid_token(format!(
+                "The value of session tag {k} in the {origin} is invalid: values must be at most {MAX_TAG_VALUE_CHARS} characters of {}",
+                CharRule::TagChars.pattern()
+            )));
+        }
+        if req.tags[..i].iter().any(|(o, _)| o.eq_ignore_ascii_case(k)) {
+            return Err(invalid_token(format!(
+                "The {origin} carries session tag {k} more than once (tag keys are case-insensitive)"
+            )));
+        }
+    }
+    if req.transitive_tag_keys.len() > MAX_SESSION_TAGS {
+        return Err(invalid_token(format!(
+            "The {origin} names more than {MAX_SESSION_TAGS} transitive tag keys"
+        )));
+    }
+    for t in &req.transitive_tag_keys {
+        if !req.tags.iter().any(|(k, _)| k.eq_ignore_ascii_case(t)) {
+            return Err(invalid_token(format!(
+                "A transitive tag key in the {origin} is not one of its session tags"
+            )));
+        }
+    }
+    if let Some(si) = &req.source_identity {
+        let n = si.chars().count();
+        if !(2..=64).contains(&n) || !si.chars().all(|c| CharRule::NameChars.allows(c)) {
+            return Err(invalid_token(format!(
+                "The source identity in the {origin} must be 2-64 characters of [\\w+=,.@-]"
+            )));
+        }
+        if si.to_ascii_lowercase().starts_with("aws:") {
+            return Err(invalid_token(format!(
+                "The source identity in the {origin} must not begin with the reserved prefix aws:"
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub async fn assume_federated(
     cx: &ActionCtx<'_>,
     p: &Params,
@@ -60,6 +153,7 @@ pub async fn assume_federated(
     let mut v = Violations::new();
     let duration = v.int(p, "DurationSeconds", false, MIN_DURATION, MAX_DURATION);
     v.into_result()?;
+    check_provider_claims(&req)?;
     let mut params: SessionParams = parse_session_params(cx, p, POLICY_MAX_CHARS, false).await?;
     // Tags come from the provider, never from parameters.
     params.tags = req
@@ -159,6 +253,15 @@ pub async fn assume_federated(
     claims.transitive_tag_keys = req.transitive_tag_keys.clone();
     claims.session_policies = params.policy.iter().cloned().collect();
     claims.session_policy_arns = params.policy_arns.clone();
+    if let Some(once) = &req.one_time
+        && !cx
+            .state
+            .store
+            .claim_once(once.scope, &once.id, once.expires_at, cx.now)
+            .await?
+    {
+        return Err(invalid_token(once.message));
+    }
     let credentials = issue(cx, claims)?;
     Ok(FederatedSession {
         credentials,

@@ -81,6 +81,8 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
         .elem("FederatedUserId", &fed_id)
         .elem("Arn", &arn)
         .close("FederatedUser");
-    x.num("PackedPolicySize", packed);
+    if params.has_any() {
+        x.num("PackedPolicySize", packed);
+    }
     Ok(Some(x.into_string()))
 }

@@ -4,6 +4,7 @@
 use opensts_core::secret::Secret;
 use opensts_core::token::{SessionClaims, SessionKind};
 
+use crate::actions::sts::session::verify_caller_mfa;
 use crate::actions::sts::{issue, write_credentials};
 use crate::actions::{ActionCtx, Reply};
 use crate::auth::Caller;
@@ -35,33 +36,7 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
             "Cannot call GetSessionToken with session credentials",
         ));
     }
-    let mut mfa_auth_time = None;
-    if serial.is_some() || code.is_some() {
-        let (Some(serial), Some(code)) = (serial, code) else {
-            return Err(ApiError::access_denied(
-                "MultiFactorAuthentication failed, both SerialNumber and TokenCode are required.",
-            ));
-        };
-        let user = match caller.principal() {
-            opensts_core::principal::Principal::User { name, .. } => Some(name.as_str()),
-            _ => None,
-        };
-        if !crate::iam::mfa::verify_mfa_code(
-            cx.state,
-            caller.account_id(),
-            user,
-            serial,
-            code,
-            cx.now,
-        )
-        .await?
-        {
-            return Err(ApiError::access_denied(
-                "MultiFactorAuthentication failed with invalid MFA one time pass code. ",
-            ));
-        }
-        mfa_auth_time = Some(cx.now);
-    }
+    let mfa_auth_time = verify_caller_mfa(cx, caller, serial, code).await?;
     let mut duration = duration.unwrap_or(DEFAULT_DURATION);
     if caller.is_root() {
         duration = duration.min(ROOT_MAX_DURATION);

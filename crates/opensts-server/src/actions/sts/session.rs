@@ -2,10 +2,12 @@
 //! tags (`Tags`, `TransitiveTagKeys`), `SourceIdentity`, the packed-size metric and the
 //! `AssumedRoleUser` XML.
 
+use opensts_core::principal::Principal;
 use opensts_policy::PolicyKind;
 
 use crate::actions::ActionCtx;
 use crate::actions::iam::parse_tags;
+use crate::auth::Caller;
 use crate::authz;
 use crate::error::{ApiError, ApiResult};
 use crate::iam::model::Tag;
@@ -161,6 +163,48 @@ pub fn parse_source_identity(p: &Params) -> ApiResult<Option<String>> {
         ));
     }
     Ok(si.map(str::to_string))
+}
+
+/// AWS's answer to a wrong, replayed or unusable MFA code (with its trailing space).
+pub const MFA_FAILED: &str = "MultiFactorAuthentication failed with invalid MFA one time pass code. ";
+
+/// Check `SerialNumber` + `TokenCode` of a GetSessionToken/AssumeRole request. `Ok(None)` when
+/// neither is given, `Ok(Some(now))` (the MFA authentication time) when the code is valid for a
+/// virtual MFA device enabled for the calling IAM user (its long-term keys or its
+/// GetSessionToken session). Only IAM users own MFA devices here, so any other caller (root,
+/// role sessions) fails like a wrong code. Each code is accepted once (see
+/// [`crate::iam::mfa::verify_mfa_code`]).
+pub async fn verify_caller_mfa(
+    cx: &ActionCtx<'_>,
+    caller: &Caller,
+    serial: Option<&str>,
+    code: Option<&str>,
+) -> ApiResult<Option<i64>> {
+    let (serial, code) = match (serial, code) {
+        (None, None) => return Ok(None),
+        (Some(s), Some(c)) => (s, c),
+        _ => {
+            return Err(ApiError::access_denied(
+                "MultiFactorAuthentication failed, both SerialNumber and TokenCode are required.",
+            ));
+        }
+    };
+    let Principal::User { name, .. } = caller.principal() else {
+        return Err(ApiError::access_denied(MFA_FAILED));
+    };
+    let ok = crate::iam::mfa::verify_mfa_code(
+        cx.state,
+        caller.account_id(),
+        Some(name.as_str()),
+        serial,
+        code,
+        cx.now,
+    )
+    .await?;
+    if !ok {
+        return Err(ApiError::access_denied(MFA_FAILED));
+    }
+    Ok(Some(cx.now))
 }
 
 pub fn write_assumed_role_user(x: &mut Xml, assumed_role_id: &str, arn: &str) {

@@ -55,8 +55,13 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
         dev.user_name = None;
         dev.enable_date = None;
         user.mfa_devices.retain(|s| s != serial);
-        match put_device_and_user(cx, account, (&dev, dev_version), Some((&user, user_version)))
-            .await
+        match put_device_and_user(
+            cx,
+            account,
+            (&dev, dev_version),
+            Some((&user, user_version)),
+        )
+        .await
         {
             Ok(()) => return Ok(None),
             Err(opensts_store::StoreError::Conflict { .. }) => continue,

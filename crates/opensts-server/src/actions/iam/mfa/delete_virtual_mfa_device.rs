@@ -22,7 +22,12 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
         name: dev.name,
         expect: Expect::Version(version),
     };
-    match cx.state.store.apply(caller.account_id(), &[write], cx.now).await {
+    match cx
+        .state
+        .store
+        .apply(caller.account_id(), &[write], cx.now)
+        .await
+    {
         Ok(()) => Ok(None),
         Err(StoreError::Conflict { .. }) => Err(ApiError::concurrent_modification(
             "The MFA device was modified concurrently; retry.",

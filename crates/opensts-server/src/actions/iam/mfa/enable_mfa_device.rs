@@ -46,8 +46,13 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
         dev.enable_date = Some(cx.now);
         dev.last_used_step = Some(step);
         user.mfa_devices.push(serial.to_string());
-        match put_device_and_user(cx, account, (&dev, dev_version), Some((&user, user_version)))
-            .await
+        match put_device_and_user(
+            cx,
+            account,
+            (&dev, dev_version),
+            Some((&user, user_version)),
+        )
+        .await
         {
             Ok(()) => return Ok(None),
             Err(opensts_store::StoreError::Conflict { .. }) => continue,

@@ -1,6 +1,8 @@
 //! GetMFADevice: the user and enable date of an enabled device.
 
-use crate::actions::iam::mfa::{existing_user_name, load_device_authorized, no_such_device, serial_param};
+use crate::actions::iam::mfa::{
+    existing_user_name, load_device_authorized, no_such_device, serial_param,
+};
 use crate::actions::{ActionCtx, Reply};
 use crate::auth::Caller;
 use crate::error::ApiResult;

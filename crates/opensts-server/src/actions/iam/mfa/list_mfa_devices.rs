@@ -16,11 +16,9 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
     v.into_result()?;
     let account = caller.account_id();
     let owner = match name {
-        Some(n) => {
-            crate::actions::iam::mfa::load_user_authorized(cx, caller, n)
-                .await
-                .map(|(u, _)| Some(u))?
-        }
+        Some(n) => crate::actions::iam::mfa::load_user_authorized(cx, caller, n)
+            .await
+            .map(|(u, _)| Some(u))?,
         None => {
             let owner = key_owner(cx, caller, None).await?;
             let resource = match &owner {
@@ -34,10 +32,10 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
     let mut devices = Vec::new();
     if let Some(user) = &owner {
         for serial in &user.mfa_devices {
-            if let Some((dev, _)) = load_device(cx.state, account, serial).await? {
-                if let Some(enabled) = dev.enable_date {
-                    devices.push((serial.clone(), enabled));
-                }
+            if let Some((dev, _)) = load_device(cx.state, account, serial).await?
+                && let Some(enabled) = dev.enable_date
+            {
+                devices.push((serial.clone(), enabled));
             }
         }
     }

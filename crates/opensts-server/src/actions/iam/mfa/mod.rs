@@ -93,22 +93,8 @@ pub fn existing_user_name<'a>(
 
 /// `AuthenticationCode1` and `AuthenticationCode2`: 6 digits each.
 pub fn auth_codes<'a>(v: &mut Violations, p: &'a Params) -> (Option<&'a str>, Option<&'a str>) {
-    let c1 = v.string(
-        p,
-        "AuthenticationCode1",
-        true,
-        6,
-        6,
-        Some(CharRule::Digits),
-    );
-    let c2 = v.string(
-        p,
-        "AuthenticationCode2",
-        true,
-        6,
-        6,
-        Some(CharRule::Digits),
-    );
+    let c1 = v.string(p, "AuthenticationCode1", true, 6, 6, Some(CharRule::Digits));
+    let c2 = v.string(p, "AuthenticationCode2", true, 6, 6, Some(CharRule::Digits));
     (c1, c2)
 }
 

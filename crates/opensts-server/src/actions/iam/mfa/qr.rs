@@ -189,7 +189,10 @@ mod tests {
                 break;
             }
         }
-        assert_eq!(u32::from_be_bytes(z[i..i + 4].try_into().unwrap()), adler32(&raw));
+        assert_eq!(
+            u32::from_be_bytes(z[i..i + 4].try_into().unwrap()),
+            adler32(&raw)
+        );
         let row = side.div_ceil(8) + 1;
         assert_eq!(raw.len(), row * side);
         // The quiet zone is white; the finder pattern's corner module is dark.

@@ -41,7 +41,12 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
     authorize(cx, caller, &arn).await?;
 
     let store = &cx.state.store;
-    if store.list_entities(account, KIND_OIDC_PROVIDER).await?.len() >= MAX_PROVIDERS_PER_ACCOUNT {
+    if store
+        .list_entities(account, KIND_OIDC_PROVIDER)
+        .await?
+        .len()
+        >= MAX_PROVIDERS_PER_ACCOUNT
+    {
         return Err(ApiError::limit_exceeded(format!(
             "Cannot exceed quota for OpenIdConnectProvidersPerAccount: {MAX_PROVIDERS_PER_ACCOUNT}"
         )));

@@ -31,12 +31,20 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
     let md = parse_saml_metadata(metadata)?;
 
     let store = &cx.state.store;
-    if store.list_entities(account, KIND_SAML_PROVIDER).await?.len() >= MAX_PROVIDERS_PER_ACCOUNT {
+    if store
+        .list_entities(account, KIND_SAML_PROVIDER)
+        .await?
+        .len()
+        >= MAX_PROVIDERS_PER_ACCOUNT
+    {
         return Err(ApiError::limit_exceeded(format!(
             "Cannot exceed quota for SAMLProvidersPerAccount: {MAX_PROVIDERS_PER_ACCOUNT}"
         )));
     }
-    let uuid = uuid::Uuid::new_v4().simple().to_string().to_ascii_uppercase();
+    let uuid = uuid::Uuid::new_v4()
+        .simple()
+        .to_string()
+        .to_ascii_uppercase();
     let doc = SamlProviderDoc::from_metadata(name, uuid, metadata, &md, cx.now, tags);
     let json = serde_json::to_value(&doc).map_err(|_| ApiError::internal())?;
     let write = Write::PutEntity {

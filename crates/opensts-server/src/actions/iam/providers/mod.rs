@@ -30,9 +30,7 @@ use crate::actions::iam::{authorize, decode_entity};
 use crate::actions::{ActionCtx, ActionSpec, Reply, signed};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::iam::model::{
-    KIND_OIDC_PROVIDER, KIND_SAML_PROVIDER, OidcProviderDoc, SamlProviderDoc,
-};
+use crate::iam::model::{KIND_OIDC_PROVIDER, KIND_SAML_PROVIDER, OidcProviderDoc, SamlProviderDoc};
 use crate::protocol::{Api, Params, Violations};
 
 pub static ACTIONS: &[ActionSpec] = &[
@@ -80,9 +78,7 @@ pub async fn run(
         "ListOpenIDConnectProviderTags" => {
             list_open_id_connect_provider_tags::handle(cx, caller, p).await
         }
-        "ListOpenIDConnectProviders" => {
-            list_open_id_connect_providers::handle(cx, caller, p).await
-        }
+        "ListOpenIDConnectProviders" => list_open_id_connect_providers::handle(cx, caller, p).await,
         "ListSAMLProviderTags" => list_saml_provider_tags::handle(cx, caller, p).await,
         "ListSAMLProviders" => list_saml_providers::handle(cx, caller, p).await,
         "RemoveClientIDFromOpenIDConnectProvider" => {
@@ -90,9 +86,7 @@ pub async fn run(
         }
         "TagOpenIDConnectProvider" => tag_open_id_connect_provider::handle(cx, caller, p).await,
         "TagSAMLProvider" => tag_saml_provider::handle(cx, caller, p).await,
-        "UntagOpenIDConnectProvider" => {
-            untag_open_id_connect_provider::handle(cx, caller, p).await
-        }
+        "UntagOpenIDConnectProvider" => untag_open_id_connect_provider::handle(cx, caller, p).await,
         "UntagSAMLProvider" => untag_saml_provider::handle(cx, caller, p).await,
         "UpdateOpenIDConnectProviderThumbprint" => {
             update_open_id_connect_provider_thumbprint::handle(cx, caller, p).await
@@ -427,7 +421,10 @@ mod tests {
             oidc_url_key("https://example.com/tenant/v2.0").unwrap(),
             "example.com/tenant/v2.0"
         );
-        assert_eq!(oidc_url_key("https://example.com/").unwrap(), "example.com/");
+        assert_eq!(
+            oidc_url_key("https://example.com/").unwrap(),
+            "example.com/"
+        );
         let code = |u: &str| oidc_url_key(u).unwrap_err().code;
         assert_eq!(code("example.com"), "ValidationError");
         assert_eq!(code("https://"), "ValidationError");
@@ -469,7 +466,10 @@ mod tests {
     #[test]
     fn thumbprints_and_client_ids() {
         let t = "A".repeat(40);
-        assert_eq!(check_thumbprints(&[t.clone(), t]).unwrap(), vec!["a".repeat(40)]);
+        assert_eq!(
+            check_thumbprints(&[t.clone(), t]).unwrap(),
+            vec!["a".repeat(40)]
+        );
         assert_eq!(
             check_thumbprints(&["z".repeat(40)]).unwrap_err().code,
             "InvalidInput"

@@ -294,4 +294,76 @@ mod tests {
         assert_eq!(role_description(&mut v, &p, true), None);
         assert!(v.into_result().unwrap_err().message.contains("description"));
     }
+
+    // The shared helpers this family introduced (actions/iam/mod.rs).
+
+    #[test]
+    fn policy_documents_are_rfc3986_encoded() {
+        use crate::actions::iam::encode_policy_document;
+        assert_eq!(
+            encode_policy_document("{\"a\": \"b-c_d.e~f*g\"}\n"),
+            "%7B%22a%22%3A%20%22b-c_d.e~f%2Ag%22%7D%0A"
+        );
+        assert_eq!(encode_policy_document("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn managed_policy_arns() {
+        use crate::actions::iam::managed_policy_arn_parts;
+        assert_eq!(
+            managed_policy_arn_parts("arn:aws:iam::111122223333:policy/a/b/P"),
+            Some(("111122223333".into(), "/a/b/".into(), "P".into()))
+        );
+        assert_eq!(
+            managed_policy_arn_parts("arn:aws:iam::aws:policy/ReadOnlyAccess"),
+            Some(("aws".into(), "/".into(), "ReadOnlyAccess".into()))
+        );
+        for bad in [
+            "arn:aws:iam::111122223333:role/P",
+            "arn:aws:iam::111122223333:policy/",
+            "arn:aws:iam::1111:policy/P",
+            "arn:aws:s3:::bucket/policy/x",
+            "arn:aws-cn:iam::111122223333:policy/P",
+            "arn:aws:iam:us-east-1:111122223333:policy/P",
+            "policy/P",
+        ] {
+            assert_eq!(managed_policy_arn_parts(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn tags_merge_remove_and_page() {
+        use crate::actions::iam::{Page, merge_tags, paginate_tags, remove_tags};
+        use crate::iam::model::Tag;
+        let t = |k: &str, v: &str| Tag {
+            key: k.into(),
+            value: v.into(),
+        };
+        let mut tags = vec![t("a", "1"), t("b", "2")];
+        merge_tags(&mut tags, vec![t("A", "9"), t("c", "3")], "Role").unwrap();
+        assert_eq!(tags, vec![t("A", "9"), t("b", "2"), t("c", "3")]);
+        let many: Vec<Tag> = (0..48).map(|i| t(&format!("k{i}"), "")).collect();
+        let e = merge_tags(&mut tags, many, "Role").unwrap_err();
+        assert_eq!(e.code, "LimitExceeded");
+        assert_eq!(e.message, "Cannot exceed quota for TagsPerRole: 50");
+        assert_eq!(tags.len(), 3, "a refused merge changes nothing");
+        remove_tags(&mut tags, &["B".into(), "zz".into()]);
+        assert_eq!(tags, vec![t("A", "9"), t("c", "3")]);
+
+        let tags: Vec<Tag> = (0..5).map(|i| t(&format!("k{i}"), "")).collect();
+        let mut page = Page {
+            marker: None,
+            max_items: 2,
+        };
+        let mut seen = Vec::new();
+        loop {
+            let (items, next) = paginate_tags(&tags, &page).unwrap();
+            seen.extend(items);
+            match next {
+                Some(m) => page.marker = Some(m),
+                None => break,
+            }
+        }
+        assert_eq!(seen, tags);
+    }
 }
