@@ -634,3 +634,23 @@ def test_packed_policy_too_large(saml, idp):
     attrs = default_attributes() + [(ATTR + f"PrincipalTag:Key{i:02d}", ["v" * 250]) for i in range(30)]
     r = assume_cli(saml, signed_response(idp, attributes=attrs))
     assert r.error_code == "PackedPolicyTooLarge", r.describe()
+
+
+def test_refused_request_does_not_burn_the_assertion(saml, idp):
+    """The one-time claim is made only when credentials are issued."""
+    assertion = signed_response(idp)
+    bad = assume_cli(saml, assertion, "--policy", "{not json")
+    assert bad.error_code == "MalformedPolicyDocument", bad.describe()
+    too_long = assume_cli(saml, assertion, "--duration-seconds", "129600")
+    assert too_long.returncode != 0, too_long.describe()
+    ok = assume_cli(saml, assertion)
+    assert ok.returncode == 0, ok.describe()
+    again = assume_cli(saml, assertion)
+    assert again.error_code == "InvalidIdentityToken" and "already been used" in again.error_message, again.describe()
+
+
+def test_no_name_id_format_omits_subject_type(saml, idp):
+    r = assume_cli(saml, signed_response(idp, name_id_format=None))
+    assert r.returncode == 0, r.describe()
+    assert "SubjectType" not in r.json, r.json
+    assert r.json["Subject"] == NAME_ID

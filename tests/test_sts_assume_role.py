@@ -179,9 +179,16 @@ def client_error(fn, *args, **kw) -> tuple[str, int, str]:
 
 
 def denied_assume(srv, creds, arn, **kw) -> str:
-    code, status, msg = client_error(assume, srv, creds, arn, **kw)
-    assert (code, status) == ("AccessDenied", 403), (code, status, msg)
-    return msg
+    """AssumeRole must be refused with AccessDenied (AssertionError otherwise, for `eventually`)."""
+    try:
+        assume(srv, creds, arn, **kw)
+    except ClientError as e:
+        r = e.response
+        code, status = r["Error"]["Code"], r["ResponseMetadata"]["HTTPStatusCode"]
+        msg = r["Error"].get("Message", "").strip()
+        assert (code, status) == ("AccessDenied", 403), (code, status, msg)
+        return msg
+    raise AssertionError(f"AssumeRole of {arn} succeeded but should have been refused")
 
 
 def iam_error(srv, creds, op, **kw) -> str | None:
@@ -381,7 +388,7 @@ def test_example_get_federation_token_verbatim(srv, tmp_path):
     assert r.error_message == "Cannot call GetFederationToken with session credentials"
     r = srv.aws_error("sts", "get-session-token", creds=fed, code="AccessDenied")
     assert r.error_message == "Cannot call GetSessionToken with session credentials"
-    srv.aws_error("sts", "assume-role", "--role-arn", role_arn("anything"), "--role-session-name", "x",
+    srv.aws_error("sts", "assume-role", "--role-arn", role_arn("anything"), "--role-session-name", "xx",
                   creds=fed, code="AccessDenied")
 
 
@@ -469,17 +476,17 @@ def test_untrusted_principal_refused_cli(srv):
 def test_nonexistent_role_refused_like_a_denied_one_cli(srv):
     u, creds = make_user(srv, policy=pdoc(allow("sts:AssumeRole")))
     missing = role_arn(unique("ghost"))
-    r = srv.aws_error("sts", "assume-role", "--role-arn", missing, "--role-session-name", "x",
+    r = srv.aws_error("sts", "assume-role", "--role-arn", missing, "--role-session-name", "xx",
                       creds=creds, code="AccessDenied")
     assert r.error_message == f"User: {u['Arn']} is not authorized to perform: sts:AssumeRole on resource: {missing}"
     # An existing role that does not trust the caller answers with the same words.
     existing = make_role(srv, unique("role"), trust(f"arn:aws:iam::{ACCOUNT}:user/somebody-else"))
-    r2 = srv.aws_error("sts", "assume-role", "--role-arn", existing["Arn"], "--role-session-name", "x",
+    r2 = srv.aws_error("sts", "assume-role", "--role-arn", existing["Arn"], "--role-session-name", "xx",
                        creds=creds, code="AccessDenied")
     assert r2.error_message == r.error_message.replace(missing, existing["Arn"])
     # A role in an account that does not exist, too.
     nowhere = role_arn("r", account="999999999999")
-    r3 = srv.aws_error("sts", "assume-role", "--role-arn", nowhere, "--role-session-name", "x",
+    r3 = srv.aws_error("sts", "assume-role", "--role-arn", nowhere, "--role-session-name", "xx",
                        creds=creds, code="AccessDenied")
     assert r3.error_message == r.error_message.replace(missing, nowhere)
 
@@ -581,9 +588,11 @@ def test_session_policy_narrows_an_admin_role_cli(srv):
     wide = session_creds(assume(srv, creds, small["Arn"], Policy=pdoc(allow("*"))))
     assert iam_error(srv, wide, "list_roles") is None
     assert iam_error(srv, wide, "list_users") == "AccessDenied"
-    # A session policy that allows nothing of the caller's request blocks chaining, too.
-    code, _, _ = client_error(assume, srv, narrow, role["Arn"])
-    assert code == "AccessDenied"
+    # Session policies limit sts:AssumeRole like any action: the narrowed session cannot chain
+    # into a role that trusts the admin role, the unrestricted one can.
+    onward = make_role(srv, unique("onward"), trust(role["Arn"]))
+    assume(srv, full, onward["Arn"])
+    denied_assume(srv, narrow, onward["Arn"])
 
 
 def test_session_policy_errors(srv):
@@ -651,7 +660,7 @@ def test_role_session_name_rules(srv):
     r = raw_sts(srv, creds, {"Action": "AssumeRole", "RoleArn": role["Arn"]})
     assert_error(r, "ValidationError", 400)
     r = raw_sts(srv, creds, {"Action": "AssumeRole", "RoleArn": f"arn:aws:iam::{ACCOUNT}:user/notarole",
-                             "RoleSessionName": "x"})
+                             "RoleSessionName": "xx"})
     assert xml_code(r) in ("ValidationError", "AccessDenied")
 
 
@@ -827,17 +836,20 @@ def test_assume_role_with_mfa(srv):
     code, _, msg = client_error(assume, srv, creds, role["Arn"], SerialNumber=serial, TokenCode=good)
     assert (code, msg) == ("AccessDenied", MFA_MSG)  # replay
 
+    # Another user's device is no good (and the attempt does not use up the code).
+    _, other_creds = make_user(srv)
+    code, _, msg = client_error(assume, srv, other_creds, role["Arn"], SerialNumber=serial,
+                                TokenCode=code_at(seed, step + 1))
+    assert (code, msg) == ("AccessDenied", MFA_MSG)
     # MFA from GetSessionToken carries into AssumeRole.
     mfa_sess = Creds.from_sts(srv.sts(creds).get_session_token(
         DurationSeconds=900, SerialNumber=serial, TokenCode=code_at(seed, step + 1))["Credentials"])
     chained = session_creds(assume(srv, mfa_sess, role["Arn"]))
     assert iam_error(srv, chained, "list_roles") is None
-    # Another user's device is no good.
-    other_name = unique("other")
-    _, other_creds = make_user(srv, name=other_name)
-    code, _, msg = client_error(assume, srv, other_creds, role["Arn"], SerialNumber=serial,
-                                TokenCode=code_at(seed, step + 1))
-    assert code == "AccessDenied"
+    # A role session cannot present an MFA device (only IAM users own devices).
+    code, _, msg = client_error(assume, srv, chained, role["Arn"], SerialNumber=serial,
+                                TokenCode=code_at(seed, step + 2))
+    assert (code, msg) == ("AccessDenied", MFA_MSG)
 
 
 def test_get_session_token_mfa_rules(srv):

@@ -274,9 +274,18 @@ impl<'a> Decision<'a> {
             .iter()
             .map(|m| {
                 let st = m.statement;
+                // A statement of a resource-based policy lists its principals; an identity
+                // policy's statement names the identity the policy belongs to by its unique
+                // id: the role id (`AROA…`, without the session name) for role sessions, the
+                // user id (`AIDA…`) for IAM users, as in AWS's documented example.
                 let principals = match st.principal().or(st.not_principal()) {
                     Some(b) => b.values(),
-                    None => vec![ctx.principal.id.as_str()],
+                    None => vec![
+                        ctx.principal
+                            .parent_id
+                            .as_deref()
+                            .unwrap_or(ctx.principal.id.as_str()),
+                    ],
                 };
                 let conditions: Vec<Value> = st
                     .conditions()
@@ -299,9 +308,11 @@ impl<'a> Decision<'a> {
                 })
             })
             .collect();
-        let conditions: Vec<Value> = ctx
-            .keys
-            .iter()
+        // Sorted by key: the message does not depend on hash order.
+        let mut keys: Vec<(&str, &[String])> = ctx.keys.iter().collect();
+        keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let conditions: Vec<Value> = keys
+            .into_iter()
             .map(|(k, v)| json!({ "key": k, "values": items(v.iter().map(String::as_str).collect()) }))
             .collect();
         json!({
@@ -589,10 +600,7 @@ mod tests {
         let st = &m["matchedStatements"]["items"][0];
         assert_eq!(st["statementId"], "VisualEditor0");
         assert_eq!(st["effect"], "DENY");
-        assert_eq!(
-            st["principals"]["items"][0]["value"],
-            "AROA123456789EXAMPLE:Ana"
-        );
+        assert_eq!(st["principals"]["items"][0]["value"], "AROA123456789EXAMPLE");
         assert_eq!(st["actions"]["items"][0]["value"], "ec2:RunInstances");
         assert_eq!(st["resources"]["items"][0]["value"], "*");
         assert_eq!(st["principalGroups"]["items"].as_array().unwrap().len(), 0);
@@ -622,6 +630,113 @@ mod tests {
             "StringEquals"
         );
         assert_eq!(v["context"]["principal"]["id"], "AROA123456789EXAMPLE:Ana");
+    }
+
+    /// The example of the AWS CLI reference (`aws sts decode-authorization-message`), field for
+    /// field: same names, nesting and value types. Only the request's own condition keys differ
+    /// (the example carries EC2's), and `context.action` keeps the service prefix
+    /// (`ec2:RunInstances`; the example shows `RunInstances`, real messages show both forms).
+    #[test]
+    fn authorization_message_matches_the_documented_example() {
+        let p = Policy::parse(
+            r#"{"Version":"2012-10-17","Statement":[
+              {"Sid":"VisualEditor0","Effect":"Deny","Action":"ec2:RunInstances","Resource":"*"}]}"#,
+            PolicyKind::Identity(IdentityAttachment::RoleInline),
+        )
+        .unwrap();
+        let ctx = RequestContext::new(
+            "ec2:RunInstances",
+            "arn:aws:ec2:us-east-1:111122223333:instance/*",
+        )
+        .with_principal(RequestPrincipal::assumed_role(
+            "arn:aws:sts::111122223333:assumed-role/Developer/Ana",
+            "arn:aws:iam::111122223333:role/Developer",
+            "AROA123456789EXAMPLE",
+        ));
+        let mut ctx = ctx;
+        // Only the example's request keys.
+        let derived: Vec<String> = ctx.keys.iter().map(|(k, _)| k.to_string()).collect();
+        for k in derived {
+            ctx.keys.remove(&k);
+        }
+        ctx.keys.set("ec2:InstanceMarketType", "on-demand");
+        ctx.keys.set("aws:Account", "111122223333");
+        let refs = [PolicyRef::new("role/Developer#inline", &p)];
+        let d = evaluate(
+            &EvaluationInput {
+                identity: &refs,
+                ..Default::default()
+            },
+            &ctx,
+        );
+        let documented: serde_json::Value = serde_json::from_str(
+            r#"{"allowed":false,"explicitDeny":true,"matchedStatements":{"items":[{"statementId":"VisualEditor0","effect":"DENY","principals":{"items":[{"value":"AROA123456789EXAMPLE"}]},"principalGroups":{"items":[]},"actions":{"items":[{"value":"ec2:RunInstances"}]},"resources":{"items":[{"value":"*"}]},"conditions":{"items":[]}}]},"failures":{"items":[]},"context":{"principal":{"id":"AROA123456789EXAMPLE:Ana","arn":"arn:aws:sts::111122223333:assumed-role/Developer/Ana"},"action":"ec2:RunInstances","resource":"arn:aws:ec2:us-east-1:111122223333:instance/*","conditions":{"items":[{"key":"aws:Account","values":{"items":[{"value":"111122223333"}]}},{"key":"ec2:InstanceMarketType","values":{"items":[{"value":"on-demand"}]}}]}}}"#,
+        )
+        .unwrap();
+        assert_eq!(d.authorization_message(), documented);
+    }
+
+    #[test]
+    fn authorization_message_of_a_user_and_of_statement_conditions() {
+        let p = Policy::parse(
+            r#"{"Version":"2012-10-17","Statement":[
+              {"Sid":"NoTags","Effect":"Deny","Action":["iam:TagUser","iam:CreateUser"],
+               "Resource":["arn:aws:iam::111122223333:user/*"],
+               "Condition":{"StringLike":{"aws:PrincipalTag/team":["a*","b"]}}}]}"#,
+            PolicyKind::Identity(IdentityAttachment::UserInline),
+        )
+        .unwrap();
+        let ctx = RequestContext::new("iam:CreateUser", "arn:aws:iam::111122223333:user/bob")
+            .with_principal(RequestPrincipal::user(
+                "arn:aws:iam::111122223333:user/alice",
+                "AIDAEXAMPLEALICE00001",
+            ))
+            .with_principal_tag("team", "alpha");
+        let refs = [PolicyRef::new("user/alice#p", &p)];
+        let d = evaluate(
+            &EvaluationInput {
+                identity: &refs,
+                ..Default::default()
+            },
+            &ctx,
+        );
+        let m = d.authorization_message();
+        let st = &m["matchedStatements"]["items"][0];
+        assert_eq!(st["statementId"], "NoTags");
+        assert_eq!(
+            st["principals"],
+            serde_json::json!({"items": [{"value": "AIDAEXAMPLEALICE00001"}]})
+        );
+        assert_eq!(
+            st["actions"],
+            serde_json::json!({"items": [{"value": "iam:TagUser"}, {"value": "iam:CreateUser"}]})
+        );
+        assert_eq!(
+            st["resources"],
+            serde_json::json!({"items": [{"value": "arn:aws:iam::111122223333:user/*"}]})
+        );
+        assert_eq!(
+            st["conditions"],
+            serde_json::json!({"items": [{"key": "StringLike:aws:PrincipalTag/team",
+                "values": {"items": [{"value": "a*"}, {"value": "b"}]}}]})
+        );
+        assert_eq!(m["context"]["principal"]["id"], "AIDAEXAMPLEALICE00001");
+        // Condition keys in key order, each {"key", "values": {"items": [{"value"}]}}.
+        let keys: Vec<&str> = m["context"]["conditions"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["key"].as_str().unwrap())
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort_unstable();
+        assert_eq!(keys, sorted);
+        assert!(keys.contains(&"aws:username"), "{keys:?}");
+        for item in m["context"]["conditions"]["items"].as_array().unwrap() {
+            for v in item["values"]["items"].as_array().unwrap() {
+                assert!(v["value"].is_string(), "{item}");
+            }
+        }
     }
 
     #[test]

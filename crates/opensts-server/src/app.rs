@@ -11,8 +11,14 @@ use opensts_core::keyring::KeyRing;
 use opensts_store::{AccessKeyRecord, Account, KeyStatus, KeyringRecord, Store, StoreError, Write};
 use tokio::net::TcpListener;
 
-use crate::config::{CACHE_POLL_INTERVAL_MS, Config};
+use crate::audit::AuditLog;
+use crate::config::{CACHE_POLL_INTERVAL_MS, Config, TLS_HANDSHAKE_TIMEOUT_SECS};
+use crate::keys::KEY_PRUNE_INTERVAL_SECS;
+use crate::listen::ConnLimits;
+use crate::metrics::{CountingFetcher, Metrics};
 use crate::state::{AppState, Cache, Clock, SystemClock, access_key_aad};
+use crate::throttle::Throttle;
+use crate::tls::{TLS_WATCH_INTERVAL_SECS, TlsReloader};
 
 /// Key-ring purpose of the session-token keys.
 pub const SESSION_TOKEN_PURPOSE: &str = "session-token";
@@ -39,9 +45,16 @@ pub struct GeneratedRoot {
     pub secret_access_key: String,
 }
 
-/// A built server, bound to its listener, not yet serving.
+/// A built server, bound to its listener(s), not yet serving.
 pub struct Application {
     listener: TcpListener,
+    /// Separate `/metrics` listener (`--metrics-listen`).
+    metrics_listener: Option<TcpListener>,
+    tls: Option<Arc<TlsReloader>>,
+    /// SIGHUP (reload the TLS certificate, reopen the audit file), registered at build time so
+    /// a SIGHUP right after start-up cannot kill the process.
+    #[cfg(unix)]
+    hangup: Option<tokio::signal::unix::Signal>,
     state: Arc<AppState>,
     pub generated_root: Option<GeneratedRoot>,
     /// The store's change counter before the key rings were loaded (where the poller starts).
@@ -413,10 +426,34 @@ impl Application {
             load_keyring(store.as_ref(), &master_key, AUTH_MESSAGE_PURPOSE, now).await?;
         let (default_account_id, generated_root) =
             ensure_default_account(&config, store.as_ref(), &master_key, clock.as_ref()).await?;
+        let metrics = Arc::new(Metrics::new());
         let fetcher = opensts_oidc::HttpFetcher::from_ca_file(config.ca_file.as_deref())
             .map_err(|e| StartError::Config(format!("--ca-file: {}", e.message())))?;
+        let fetcher = CountingFetcher::new(Arc::new(fetcher), metrics.clone());
+        // Own issuer URLs resolve from the in-memory signing keys (base URL set after bind).
+        let oidc_issuer = Arc::new(
+            crate::oidc_issuer::OidcIssuer::load(store.as_ref(), &master_key, String::new())
+                .await?,
+        );
+        let fetcher = crate::oidc_issuer::LocalIssuerFetcher::new(
+            Arc::new(fetcher),
+            oidc_issuer.clone(),
+            clock.clone(),
+        );
         let jwks = Arc::new(opensts_oidc::JwksCache::new(Arc::new(fetcher)));
+        let (tls, audit, throttle) = build_ops(&config, &metrics)?;
         let listener = TcpListener::bind(config.listen).await?;
+        oidc_issuer.set_base_url(crate::oidc_issuer::base_url_for(
+            &config,
+            listener.local_addr()?,
+            tls.is_some(),
+        )?);
+        let metrics_listener = match config.ops.metrics_listen {
+            Some(addr) => Some(TcpListener::bind(addr).await?),
+            None => None,
+        };
+        #[cfg(unix)]
+        let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
         let state = Arc::new(AppState {
             config,
             store,
@@ -427,9 +464,17 @@ impl Application {
             default_account_id,
             cache: Cache::default(),
             jwks,
+            oidc_issuer,
+            metrics,
+            throttle,
+            audit,
         });
         Ok(Application {
             listener,
+            metrics_listener,
+            tls,
+            #[cfg(unix)]
+            hangup,
             state,
             generated_root,
             start_counter,
@@ -440,24 +485,168 @@ impl Application {
         self.listener.local_addr()
     }
 
+    /// Address of the separate `/metrics` listener, if configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
+    /// Whether the main listener serves HTTPS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
     pub fn state(&self) -> Arc<AppState> {
         self.state.clone()
     }
 
-    /// Serve until `shutdown` resolves, then drain in-flight requests.
+    /// Serve until `shutdown` resolves, then stop accepting and drain in-flight requests
+    /// (up to `--shutdown-drain-secs`).
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let poller = spawn_change_poller_from(self.state.clone(), Some(self.start_counter));
-        let app = crate::http::router(self.state.clone())
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let result = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let state = self.state;
+        let ops = &state.config.ops;
+        let limits = ConnLimits {
+            header_read_timeout: Duration::from_secs(ops.header_read_timeout_secs.max(1)),
+            max_header_bytes: ops.max_header_bytes,
+            tls_handshake_timeout: Duration::from_secs(TLS_HANDSHAKE_TIMEOUT_SECS),
+            drain: Duration::from_secs(ops.shutdown_drain_secs),
+        };
+        let poller = spawn_change_poller_from(state.clone(), Some(self.start_counter));
+        let pruner = spawn_key_pruner(state.clone());
+        #[cfg(unix)]
+        let reloader = spawn_reloader(state.clone(), self.tls.clone(), self.hangup);
+        #[cfg(not(unix))]
+        let reloader = spawn_reloader(state.clone(), self.tls.clone());
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let main = tokio::spawn(crate::listen::serve(
+            self.listener,
+            crate::http::router(state.clone()),
+            self.tls,
+            limits,
+            stop_rx.clone(),
+        ));
+        let metrics = self.metrics_listener.map(|l| {
+            tokio::spawn(crate::listen::serve(
+                l,
+                crate::http::metrics_router(state.clone()),
+                None,
+                limits,
+                stop_rx,
+            ))
+        });
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        let result = main.await;
+        if let Some(m) = metrics {
+            let _ = m.await;
+        }
         poller.abort();
-        result
+        pruner.abort();
+        reloader.abort();
+        result.map_err(std::io::Error::other)
     }
+}
+
+/// The operational pieces of [`crate::config::OpsConfig`]: TLS (a bad certificate fails the
+/// start), the audit log, the rate limiters.
+fn build_ops(
+    config: &Config,
+    metrics: &Arc<Metrics>,
+) -> Result<(Option<Arc<TlsReloader>>, Option<AuditLog>, Throttle), StartError> {
+    let ops = &config.ops;
+    for (name, rate) in [
+        ("--rate-per-account", ops.rate_per_account),
+        ("--rate-per-source", ops.rate_per_source),
+    ] {
+        if !rate.is_finite() || rate < 0.0 {
+            return Err(StartError::Config(format!(
+                "{name} must be a number of requests per second (0 = no limit)"
+            )));
+        }
+    }
+    let tls = match (&ops.tls_cert, &ops.tls_key) {
+        (Some(cert), Some(key)) => Some(Arc::new(
+            TlsReloader::load(cert, key, metrics.clone()).map_err(StartError::Config)?,
+        )),
+        (None, None) => None,
+        _ => {
+            return Err(StartError::Config(
+                "set both --tls-cert and --tls-key, or neither".into(),
+            ));
+        }
+    };
+    let audit = match &ops.audit {
+        Some(target) => Some(
+            AuditLog::open(
+                target.clone(),
+                ops.audit_max_bytes,
+                ops.audit_keep_files,
+                metrics.clone(),
+            )
+            .map_err(|e| StartError::Config(format!("--audit-log: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok((tls, audit, Throttle::new(ops)))
+}
+
+/// Remove expired retired keys at start and every [`KEY_PRUNE_INTERVAL_SECS`].
+fn spawn_key_pruner(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(KEY_PRUNE_INTERVAL_SECS));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            crate::keys::prune_all(state.store.as_ref(), state.now()).await;
+        }
+    })
+}
+
+/// On SIGHUP reload the TLS certificate and reopen the audit file; also reload the certificate
+/// when its files change.
+fn spawn_reloader(
+    state: Arc<AppState>,
+    tls: Option<Arc<TlsReloader>>,
+    #[cfg(unix)] mut hangup: Option<tokio::signal::unix::Signal>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(TLS_WATCH_INTERVAL_SECS));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            #[cfg(unix)]
+            let hup = async {
+                match hangup.as_mut() {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            #[cfg(not(unix))]
+            let hup = std::future::pending::<Option<()>>();
+            tokio::select! {
+                received = hup => {
+                    if received.is_none() {
+                        return;
+                    }
+                    tracing::info!("SIGHUP: reloading the TLS certificate and reopening the audit log");
+                    if let Some(t) = &tls {
+                        let _ = t.reload();
+                    }
+                    if let Some(a) = &state.audit {
+                        a.reopen();
+                    }
+                }
+                _ = tick.tick() => {
+                    if let Some(t) = &tls {
+                        t.reload_if_changed();
+                    }
+                }
+            }
+        }
+    })
 }
 
 /// Poll the store's change counter and drop the caches of accounts that changed — on any node.
@@ -526,6 +715,23 @@ pub fn spawn_change_poller_from(
     })
 }
 
+/// Least time between two on-demand key-ring reloads of a node.
+const RING_REFRESH_MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+/// A session token named a key this node's ring does not have. Right after a key rotation
+/// another node may already seal with the new key while this node's poller has not loaded it
+/// yet (up to one poll interval): reload the rings now instead of refusing the token. At most
+/// one reload per [`RING_REFRESH_MIN_INTERVAL`] (tokens naming made-up key ids cannot make a
+/// node hammer the store); concurrent callers wait for the one reload in progress.
+pub async fn refresh_rings_for_unknown_key(state: &AppState) {
+    let mut last = state.cache.ring_refresh.lock().await;
+    if last.is_some_and(|t| t.elapsed() < RING_REFRESH_MIN_INTERVAL) {
+        return;
+    }
+    reload_keyring(state).await;
+    *last = Some(std::time::Instant::now());
+}
+
 /// Reload both key rings from the store. `false` if one of them could not be loaded (the old
 /// ring stays in use).
 async fn reload_keyring(state: &AppState) -> bool {
@@ -545,6 +751,14 @@ async fn reload_keyring(state: &AppState) -> bool {
                 tracing::error!(error = %e, purpose, "cannot reload a key ring");
             }
         }
+    }
+    if let Err(e) = state
+        .oidc_issuer
+        .reload(state.store.as_ref(), &state.master_key)
+        .await
+    {
+        ok = false;
+        tracing::error!(error = %e, "cannot reload the JWKS signing keys");
     }
     ok
 }

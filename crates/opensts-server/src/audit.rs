@@ -353,7 +353,7 @@ fn xml_to_json(xml: &str, withheld: &mut Vec<String>) -> Option<Value> {
                 if stack.len() > MAX_XML_DEPTH {
                     return None;
                 }
-                let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+                let name = e.local_name().as_ref().to_string();
                 let secret = SECRET_RESPONSE_FIELDS.contains(&name.as_str())
                     || stack.last().is_some_and(|f| f.secret);
                 stack.push(Frame {
@@ -364,7 +364,7 @@ fn xml_to_json(xml: &str, withheld: &mut Vec<String>) -> Option<Value> {
                 });
             }
             Event::Empty(e) => {
-                let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+                let name = e.local_name().as_ref().to_string();
                 if let Some(parent) = stack.last_mut()
                     && !SECRET_RESPONSE_FIELDS.contains(&name.as_str())
                 {
@@ -378,7 +378,7 @@ fn xml_to_json(xml: &str, withheld: &mut Vec<String>) -> Option<Value> {
             }
             Event::CData(t) => {
                 if let Some(f) = stack.last_mut() {
-                    f.text.push_str(&String::from_utf8_lossy(&t));
+                    f.text.push_str(&t.xml10_content());
                 }
             }
             Event::GeneralRef(r) => {

@@ -73,35 +73,64 @@ pub async fn authenticate(
     req: &sigv4::Request<'_>,
     api: Api,
 ) -> ApiResult<Option<Caller>> {
+    authenticate_for_service(state, req, api.signing_service()).await
+}
+
+/// [`authenticate`] for any credential-scope service (`sts`, `iam`, `opensts`, or the service a
+/// client signed a resource server's request for).
+pub async fn authenticate_for_service(
+    state: &AppState,
+    req: &sigv4::Request<'_>,
+    service: &str,
+) -> ApiResult<Option<Caller>> {
     let Some(parsed) = sigv4::parse(req)? else {
         return Ok(None);
     };
-    let now = state.now();
-    sigv4::check_scope(&parsed, api.signing_service(), now)?;
+    sigv4::check_scope(&parsed, service, state.now())?;
+    verify_signature(state, req, &parsed, &sigv4::VerifyOptions::default())
+        .await
+        .map(Some)
+}
 
+/// Look up the credentials of an already parsed and scope-checked signature (long-term key, or
+/// temporary key with its session token) and verify the signature with `opts`. Session
+/// credentials past their expiration are `ExpiredToken`.
+pub async fn verify_signature(
+    state: &AppState,
+    req: &sigv4::Request<'_>,
+    parsed: &sigv4::ParsedSignature,
+    opts: &sigv4::VerifyOptions<'_>,
+) -> ApiResult<Caller> {
+    let now = state.now();
     let akid = parsed.access_key_id.as_str();
     if akid.starts_with("ASIA") {
         let Some(tok) = parsed.session_token.as_deref() else {
             return Err(ApiError::invalid_client_token_id());
         };
-        let ring = state.session_ring();
-        let claims =
-            token::open_token(&ring, akid, tok).map_err(|_| ApiError::invalid_client_token_id())?;
+        let claims = match token::open_token(&state.session_ring(), akid, tok) {
+            // Possibly sealed by another node with a key rotated in moments ago.
+            Err(token::TokenError::UnknownKey) => {
+                crate::app::refresh_rings_for_unknown_key(state).await;
+                token::open_token(&state.session_ring(), akid, tok)
+            }
+            other => other,
+        }
+        .map_err(|_| ApiError::invalid_client_token_id())?;
         let key = signing_key(
             state,
-            &parsed,
+            parsed,
             &claims.tid,
             claims.secret.expose().as_bytes(),
         );
-        sigv4::verify(&parsed, req, &key)?;
+        sigv4::verify_with(parsed, req, &key, opts)?;
         if claims.exp <= now {
             return Err(ApiError::expired_token());
         }
-        return Ok(Some(Caller {
+        return Ok(Caller {
             principal: claims.principal.clone(),
             access_key_id: akid.to_string(),
             credential: Credential::Session(Box::new(claims)),
-        }));
+        });
     }
 
     // Long-term key. A session token next to a long-term key is a client mix-up AWS refuses.
@@ -111,13 +140,13 @@ pub async fn authenticate(
     let Some(resolved) = state.resolve_access_key(akid).await? else {
         return Err(ApiError::invalid_client_token_id());
     };
-    let key = signing_key(state, &parsed, "", resolved.secret.expose().as_bytes());
-    sigv4::verify(&parsed, req, &key)?;
-    Ok(Some(Caller {
+    let key = signing_key(state, parsed, "", resolved.secret.expose().as_bytes());
+    sigv4::verify_with(parsed, req, &key, opts)?;
+    Ok(Caller {
         principal: resolved.principal.clone(),
         access_key_id: akid.to_string(),
         credential: Credential::LongTerm,
-    }))
+    })
 }
 
 /// The derived SigV4 key for this request's scope, cached per (key id, session token id,

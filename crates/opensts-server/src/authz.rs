@@ -108,7 +108,16 @@ pub fn parse_cached(state: &AppState, doc: &str, kind: PolicyKind) -> Option<Arc
     if let Some(p) = state.cache.policy(&key) {
         return Some(p);
     }
-    match Policy::parse(doc, kind) {
+    // Session policies were size-checked when the session was issued (AssumeRole's inline
+    // policy is bounded by the packed budget, not by a character limit).
+    let options = opensts_policy::ParseOptions {
+        size_limit: if kind == PolicyKind::Session {
+            opensts_policy::SizeLimit::Unlimited
+        } else {
+            opensts_policy::SizeLimit::Default
+        },
+    };
+    match Policy::parse_with(doc, kind, &options) {
         Ok(p) => {
             let p = Arc::new(p);
             state.cache.insert_policy(key, p.clone());
@@ -289,6 +298,10 @@ pub async fn role_policies(
     Ok(())
 }
 
+/// What the account root contributes to the permissions of its GetFederationToken users.
+const ROOT_PARENT_POLICY: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+
 /// Gather every policy that limits `caller`.
 pub async fn principal_policies(state: &AppState, caller: &Caller) -> ApiResult<PrincipalPolicies> {
     let mut out = PrincipalPolicies::default();
@@ -313,9 +326,21 @@ pub async fn principal_policies(state: &AppState, caller: &Caller) -> ApiResult<
                         user_policies(state, account, name, &mut out).await?;
                         out.principal_tags.clear();
                     }
-                    // Root's federated users are limited by their session policies only.
-                    Some(Principal::Root { .. }) | None => {}
-                    Some(_) => {}
+                    // Root's federated users are limited by their session policies only:
+                    // on the parent's side, root may do everything.
+                    Some(Principal::Root { .. }) => {
+                        if let Some(p) = parse_cached(
+                            state,
+                            ROOT_PARENT_POLICY,
+                            PolicyKind::Identity(IdentityAttachment::Managed),
+                        ) {
+                            out.identity.push(LabelledPolicy {
+                                id: opensts_core::arn::root_arn(account),
+                                policy: p,
+                            });
+                        }
+                    }
+                    None | Some(_) => {}
                 }
             }
         }

@@ -124,6 +124,10 @@ pub struct Config {
     /// `--ca-file` / `OPENSTS_CA_FILE`: extra PEM CA certificates trusted when fetching OIDC
     /// discovery documents and JWKS (private IdPs), in addition to the system roots.
     pub ca_file: Option<PathBuf>,
+    /// `--issuer-base-url` / `OPENSTS_ISSUER_BASE_URL`: public base URL of the OIDC issuer
+    /// (GetWebIdentityToken); each account's issuer is `<base>/accounts/<ACCOUNT>`. `None` =
+    /// `http[s]://<listen address>`.
+    pub issuer_base_url: Option<String>,
     /// Audit, metrics, TLS, throttling and connection limits.
     pub ops: OpsConfig,
 }
@@ -142,6 +146,7 @@ impl Config {
             master_key: None,
             master_key_file: None,
             ca_file: None,
+            issuer_base_url: None,
             ops: OpsConfig::default(),
         }
     }

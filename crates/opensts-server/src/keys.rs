@@ -25,12 +25,21 @@ pub const RETIRED_KEY_GRACE_SECS: i64 = opensts_sigv4::MAX_CLOCK_SKEW_SECS;
 /// How often a running server removes expired retired keys.
 pub const KEY_PRUNE_INTERVAL_SECS: u64 = 3600;
 /// The key rings this server keeps.
-pub const PURPOSES: &[&str] = &[SESSION_TOKEN_PURPOSE, AUTH_MESSAGE_PURPOSE];
+pub const PURPOSES: &[&str] = &[
+    SESSION_TOKEN_PURPOSE,
+    AUTH_MESSAGE_PURPOSE,
+    crate::oidc_issuer::JWKS_RS256_PURPOSE,
+    crate::oidc_issuer::JWKS_ES384_PURPOSE,
+];
+/// How long a retired JWKS signing key stays published: the longest GetWebIdentityToken
+/// token it can have signed.
+pub const JWKS_RETENTION_SECS: i64 = crate::oidc_issuer::MAX_TOKEN_DURATION_SECS;
 
 /// How long after retirement a key of `purpose` must still open what it sealed.
 pub fn retention_secs(purpose: &str) -> i64 {
     match purpose {
         AUTH_MESSAGE_PURPOSE => AUTH_MESSAGE_RETENTION_SECS,
+        p if crate::oidc_issuer::is_jwks_purpose(p) => JWKS_RETENTION_SECS,
         // Unknown purposes are treated like the longest-lived one.
         _ => SESSION_TOKEN_RETENTION_SECS,
     }
@@ -47,12 +56,13 @@ pub fn removable_at(purpose: &str, retired_at: i64) -> i64 {
 pub fn purposes(arg: &str) -> Result<Vec<&'static str>, String> {
     match arg {
         "all" => Ok(PURPOSES.to_vec()),
+        crate::oidc_issuer::JWKS_PURPOSE_ALIAS => Ok(crate::oidc_issuer::JWKS_PURPOSES.to_vec()),
         p => PURPOSES
             .iter()
             .find(|x| **x == p)
             .map(|x| vec![*x])
             .ok_or_else(|| {
-                format!("unknown key purpose {p:?}: expected session-token, auth-message or all")
+                format!("unknown key purpose {p:?}: expected session-token, auth-message, jwks-rs256, jwks-es384, jwks or all")
             }),
     }
 }
@@ -127,6 +137,10 @@ pub async fn rotate(
     purpose: &str,
     now: i64,
 ) -> Result<RotateReport, StartError> {
+    // The JWKS rings hold sealed private keys, not data keys.
+    if crate::oidc_issuer::is_jwks_purpose(purpose) {
+        return crate::oidc_issuer::rotate_jwks_purpose(store, master, purpose, now).await;
+    }
     for _ in 0..ROTATE_ATTEMPTS {
         // Unseals every key first: refuses to add a key under a different master key than the
         // one the ring was sealed with (creates key 1 on an empty ring).
@@ -314,6 +328,10 @@ mod tests {
     fn purpose_argument() {
         assert_eq!(purposes("all").unwrap(), PURPOSES.to_vec());
         assert_eq!(purposes("auth-message").unwrap(), vec![AUTH_MESSAGE_PURPOSE]);
-        assert!(purposes("jwks").is_err());
+        assert_eq!(
+            purposes("jwks").unwrap(),
+            crate::oidc_issuer::JWKS_PURPOSES.to_vec()
+        );
+        assert!(purposes("nope").is_err());
     }
 }

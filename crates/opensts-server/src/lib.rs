@@ -7,12 +7,14 @@
 //!
 //! Around it: [`listen`] (accept loop, TLS via [`tls`], connection limits), [`throttle`]
 //! (per-source before authentication, per-account after), [`audit`] and [`metrics`] (after the
-//! outcome is known), [`keys`] (key-ring rotation).
+//! outcome is known), [`keys`] (key-ring rotation), [`authorize_api`] (`POST /opensts/authorize`:
+//! resource servers check their clients' signed requests).
 
 pub mod actions;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod authorize_api;
 pub mod authz;
 pub mod config;
 pub mod error;
@@ -21,6 +23,7 @@ pub mod iam;
 pub mod keys;
 pub mod listen;
 pub mod metrics;
+pub mod oidc_issuer;
 pub mod protocol;
 pub mod state;
 pub mod throttle;

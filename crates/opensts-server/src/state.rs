@@ -74,6 +74,8 @@ pub struct AppState {
     pub cache: Cache,
     /// OIDC discovery + JWKS cache (AssumeRoleWithWebIdentity).
     pub jwks: Arc<opensts_oidc::JwksCache>,
+    /// This server as an OIDC issuer (GetWebIdentityToken): base URL and signing keys.
+    pub oidc_issuer: Arc<crate::oidc_issuer::OidcIssuer>,
     /// Prometheus metrics of this server.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Per-source and per-account request rate limits.
@@ -95,6 +97,10 @@ pub struct Cache {
     entities: RwLock<HashMap<EntityKey, Option<Arc<Entity>>>>,
     /// Parsed policies by (kind, document text): content-addressed, never stale.
     policies: RwLock<HashMap<String, Arc<Policy>>>,
+    /// When the key rings were last reloaded on demand (a token named a key this node did not
+    /// have yet; see [`crate::app::refresh_rings_for_unknown_key`]). The lock also makes
+    /// concurrent callers wait for one reload.
+    pub(crate) ring_refresh: tokio::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// (account, kind, lower-cased name).

@@ -24,6 +24,9 @@ use crate::error::ApiError;
 /// busy the table is reset (throttling fails open rather than growing without bound).
 pub const MAX_TRACKED_KEYS: usize = 100_000;
 
+/// Tolerance when comparing accumulated token counts.
+const TOKEN_EPSILON: f64 = 1e-9;
+
 /// AWS's answer to a throttled request.
 pub fn throttling_error() -> ApiError {
     ApiError::new("Throttling", StatusCode::BAD_REQUEST, "Rate exceeded")
@@ -76,8 +79,9 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         });
         let tokens = refill(bucket.tokens, bucket.last, now, self.rate, self.burst);
         bucket.last = now.max(bucket.last);
-        if tokens >= 1.0 {
-            bucket.tokens = tokens - 1.0;
+        // The epsilon keeps float rounding of many small refills from losing a token.
+        if tokens >= 1.0 - TOKEN_EPSILON {
+            bucket.tokens = (tokens - 1.0).max(0.0);
             true
         } else {
             bucket.tokens = tokens;

@@ -2,11 +2,11 @@
 
 use http::HeaderMap;
 
-use crate::encode::{write_canonical_query, write_canonical_uri};
+use crate::encode::{write_canonical_query, write_canonical_uri, write_s3_canonical_uri};
 use crate::error::{MSG_CONTENT_SHA256_MISMATCH, SigV4Error};
 use crate::key::sha256_hex;
 use crate::parse::{AuthLocation, ParsedSignature};
-use crate::{ALGORITHM, Request, UNSIGNED_PAYLOAD};
+use crate::{ALGORITHM, EMPTY_PAYLOAD_SHA256, Request, UNSIGNED_PAYLOAD};
 
 /// What goes on the last line of the canonical request.
 pub(crate) enum PayloadHash<'a> {
@@ -25,6 +25,17 @@ impl PayloadHash<'_> {
     }
 }
 
+/// What the verifier knows about the body.
+#[derive(Clone, Copy)]
+pub(crate) enum KnownPayload {
+    /// Lowercase hex SHA-256 of the body received.
+    Sha256([u8; 64]),
+    /// The body's hash is not known to the verifier: an `X-Amz-Content-Sha256` value is used
+    /// verbatim (the caller checks the body against it), and without one the payload is
+    /// `UNSIGNED-PAYLOAD`.
+    Unverified,
+}
+
 /// The payload hash for verification, and whether `UNSIGNED-PAYLOAD` may be tried as well.
 ///
 /// An `X-Amz-Content-Sha256` header is used verbatim (botocore does) but only after checking
@@ -36,20 +47,42 @@ pub(crate) fn payload_for_verify<'a>(
     location: AuthLocation,
     req: &Request<'a>,
 ) -> Result<(PayloadHash<'a>, bool), SigV4Error> {
-    let mut values = req.headers.get_all("x-amz-content-sha256").iter();
+    payload_for_known(location, req.headers, KnownPayload::Sha256(sha256_hex(req.body)))
+}
+
+/// [`payload_for_verify`] when only the body's hash (or nothing) is known. With
+/// [`KnownPayload::Sha256`] the rules are exactly those of [`payload_for_verify`] (an empty body
+/// is the body whose hash is [`crate::EMPTY_PAYLOAD_SHA256`]).
+pub(crate) fn payload_for_known<'a>(
+    location: AuthLocation,
+    headers: &'a HeaderMap,
+    known: KnownPayload,
+) -> Result<(PayloadHash<'a>, bool), SigV4Error> {
+    let empty = matches!(known, KnownPayload::Sha256(h) if h[..] == *EMPTY_PAYLOAD_SHA256.as_bytes());
+    let mut values = headers.get_all("x-amz-content-sha256").iter();
     let Some(v) = values.next() else {
-        let fallback = location == AuthLocation::Query && req.body.is_empty();
-        return Ok((PayloadHash::Computed(sha256_hex(req.body)), fallback));
+        return Ok(match known {
+            KnownPayload::Sha256(h) => (
+                PayloadHash::Computed(h),
+                location == AuthLocation::Query && empty,
+            ),
+            KnownPayload::Unverified => (PayloadHash::Header(UNSIGNED_PAYLOAD.as_bytes()), false),
+        });
     };
     let mismatch = || SigV4Error::signature_mismatch_with(MSG_CONTENT_SHA256_MISMATCH);
     if values.next().is_some() {
         return Err(mismatch());
     }
     let v = v.as_bytes();
-    let ok = if v == UNSIGNED_PAYLOAD.as_bytes() {
-        req.body.is_empty()
-    } else {
-        v.len() == 64 && v.eq_ignore_ascii_case(&sha256_hex(req.body))
+    let ok = match known {
+        KnownPayload::Sha256(h) => {
+            if v == UNSIGNED_PAYLOAD.as_bytes() {
+                empty
+            } else {
+                v.len() == 64 && v.eq_ignore_ascii_case(&h)
+            }
+        }
+        KnownPayload::Unverified => true,
     };
     if ok {
         Ok((PayloadHash::Header(v), false))
@@ -85,6 +118,9 @@ pub(crate) struct CanonicalParts<'a> {
     /// Leave `X-Amz-Signature` out of the canonical query (presigned requests).
     pub skip_signature: bool,
     pub headers: &'a HeaderMap,
+    /// S3 rules for the canonical URI: the path as received, neither normalized nor encoded
+    /// again.
+    pub s3_uri: bool,
     /// Lower-cased names, in `SignedHeaders` order.
     pub signed_headers: &'a [String],
     /// `SignedHeaders` as it appears on the wire.
@@ -96,7 +132,11 @@ pub(crate) struct CanonicalParts<'a> {
 pub(crate) fn write_canonical_request(out: &mut Vec<u8>, c: &CanonicalParts<'_>) {
     out.extend_from_slice(c.method.as_bytes());
     out.push(b'\n');
-    write_canonical_uri(out, c.path);
+    if c.s3_uri {
+        write_s3_canonical_uri(out, c.path);
+    } else {
+        write_canonical_uri(out, c.path);
+    }
     out.push(b'\n');
     write_canonical_query(out, c.query, c.skip_signature);
     out.push(b'\n');
@@ -142,6 +182,7 @@ pub(crate) fn parts_for<'a>(
     p: &'a ParsedSignature,
     req: &'a Request<'a>,
     payload_hash: &'a [u8],
+    s3_uri: bool,
 ) -> CanonicalParts<'a> {
     CanonicalParts {
         method: req.method,
@@ -149,6 +190,7 @@ pub(crate) fn parts_for<'a>(
         query: req.query,
         skip_signature: p.location == AuthLocation::Query,
         headers: req.headers,
+        s3_uri,
         signed_headers: &p.signed_headers,
         signed_headers_raw: &p.signed_headers_raw,
         payload_hash,
@@ -164,7 +206,7 @@ pub(crate) fn scope_of(p: &ParsedSignature) -> [&str; 4] {
 pub fn canonical_request(p: &ParsedSignature, req: &Request<'_>) -> Result<Vec<u8>, SigV4Error> {
     let (payload, _) = payload_for_verify(p.location, req)?;
     let mut out = Vec::with_capacity(512);
-    write_canonical_request(&mut out, &parts_for(p, req, payload.as_bytes()));
+    write_canonical_request(&mut out, &parts_for(p, req, payload.as_bytes(), false));
     Ok(out)
 }
 

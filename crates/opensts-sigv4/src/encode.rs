@@ -183,6 +183,16 @@ pub(crate) fn write_canonical_uri(out: &mut Vec<u8>, path: &str) {
     }
 }
 
+/// Append the S3 canonical URI of a raw request path: the path exactly as received (S3 neither
+/// normalizes nor encodes it again); an empty path is `/`.
+pub(crate) fn write_s3_canonical_uri(out: &mut Vec<u8>, path: &str) {
+    if path.is_empty() {
+        out.push(b'/');
+    } else {
+        out.extend_from_slice(path.as_bytes());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +225,18 @@ mod tests {
         assert_eq!(uri("/-._~AZaz09"), "/-._~AZaz09");
         assert_eq!(uri("/a+b*c"), "/a%2Bb%2Ac");
         assert_eq!(uri("/../../a"), "/a");
+    }
+
+    #[test]
+    fn s3_paths_are_used_as_received() {
+        let s3 = |p: &str| {
+            let mut v = Vec::new();
+            write_s3_canonical_uri(&mut v, p);
+            String::from_utf8(v).unwrap_or_default()
+        };
+        assert_eq!(s3(""), "/");
+        assert_eq!(s3("/"), "/");
+        assert_eq!(s3("/bucket/a%20b//c/../d"), "/bucket/a%20b//c/../d");
     }
 
     #[test]

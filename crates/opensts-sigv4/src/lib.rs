@@ -48,6 +48,11 @@
 //!   one `X-Amz-Date` value (reported as a bad date).
 //! * **`X-Amz-Expires`** must be a number but is otherwise ignored: STS applies the fixed
 //!   ±15 minute window to presigned requests too.
+//!   [`check_scope_presigned`] applies S3's rule instead (valid until `X-Amz-Date` +
+//!   `X-Amz-Expires`, at most seven days), for services that hand out presigned URLs.
+//! * **Authorizers without the body**: [`verify_with`] takes the body's SHA-256
+//!   ([`PayloadDigest::Sha256Hex`], same rules as the body itself) or accepts an unhashed body
+//!   ([`PayloadDigest::Unverified`]), and can apply S3's canonical URI (the path as received).
 //! * **Error order** follows AWS (key=value syntax, missing parameters, date format, algorithm,
 //!   credential shape in [`parse`]; skew, `host` signed, scope in [`check_scope`]). One
 //!   deviation: algorithm and credential-shape errors are reported before skew, because
@@ -73,7 +78,10 @@ pub use error::{
 pub use key::{SigningKey, derive_signing_key};
 pub use parse::{AuthLocation, ParsedSignature, parse};
 pub use sign::{SigningParams, presign_query, sign_request, sign_request_with_signed_headers};
-pub use verify::{check_scope, is_valid_region, verify};
+pub use verify::{
+    MAX_PRESIGNED_EXPIRES_SECS, PayloadDigest, VerifyOptions, check_scope, check_scope_presigned,
+    is_valid_region, verify, verify_with,
+};
 
 /// Allowed difference between `X-Amz-Date` and the server clock, either direction (STS: 15 min).
 pub const MAX_CLOCK_SKEW_SECS: i64 = 900;

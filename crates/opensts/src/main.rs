@@ -5,17 +5,27 @@
 //!   credentials as JSON.
 //! * `opensts role revoke-sessions --role-name R [--account-id A]` — revoke every session of
 //!   a role issued until now (AWS's `AWSRevokeOlderSessions` inline policy).
+//! * `opensts keys rotate [--purpose session-token|auth-message|all]`, `opensts keys list` —
+//!   key-ring rotation (running servers pick the new key up within a second).
 //!
-//! Every flag also reads an `OPENSTS_*` environment variable; a flag wins over the variable.
+//! Every flag also reads an `OPENSTS_*` environment variable and can be set in the TOML file
+//! named by `--config` / `OPENSTS_CONFIG`; precedence: flag > environment > file > default.
 
+mod config_file;
+
+use std::ffi::OsString;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use opensts_server::app;
-use opensts_server::config::DEFAULT_REGION;
+use opensts_server::config::{
+    AUDIT_KEEP_FILES, AUDIT_MAX_BYTES, AuditTarget, BODY_READ_TIMEOUT_SECS, BURST_PER_ACCOUNT,
+    BURST_PER_SOURCE, DEFAULT_REGION, HEADER_READ_TIMEOUT_SECS, MAX_BODY_BYTES, MAX_HEADER_BYTES,
+    MIN_HEADER_BYTES, OpsConfig, RATE_PER_ACCOUNT, RATE_PER_SOURCE, SHUTDOWN_DRAIN_SECS,
+};
 use opensts_server::{Application, Config};
 
 #[derive(Parser)]
@@ -25,8 +35,27 @@ use opensts_server::{Application, Config};
     about = "A self-hosted, AWS-compatible Security Token Service"
 )]
 struct Cli {
+    /// TOML file of settings (keys = flag names, e.g. `listen = "0.0.0.0:8080"`).
+    /// Precedence: flag > environment > file > default.
+    #[arg(long, env = "OPENSTS_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Log format on stderr (`OPENSTS_LOG` sets the level filter).
+    #[arg(
+        long,
+        env = "OPENSTS_LOG_FORMAT",
+        global = true,
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -39,6 +68,30 @@ enum Command {
     /// Manage roles.
     #[command(subcommand)]
     Role(RoleCommand),
+    /// Manage the key rings (session tokens, encoded authorization messages).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Add a new key (id = highest + 1) that seals from now on, retire the previous one (it
+    /// keeps verifying until the longest session it could have signed has expired) and remove
+    /// retired keys past that point. Prints one JSON object per key ring.
+    Rotate {
+        /// Which key ring: session-token, auth-message, jwks-rs256, jwks-es384, jwks (both
+        /// JWKS rings) or all.
+        #[arg(long, default_value = "all")]
+        purpose: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Print every key of every ring as a JSON array
+    /// (purpose, id, created, retired, state, removable_after).
+    List {
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -93,8 +146,73 @@ struct ServeArgs {
     /// PEM file of extra CA certificates trusted for OIDC discovery/JWKS (private IdPs).
     #[arg(long, env = "OPENSTS_CA_FILE")]
     ca_file: Option<PathBuf>,
+    /// Public base URL of the OIDC issuer of GetWebIdentityToken tokens; each account's issuer
+    /// is BASE/accounts/ACCOUNT (default: http[s]://<listen address>).
+    #[arg(long, env = "OPENSTS_ISSUER_BASE_URL")]
+    issuer_base_url: Option<String>,
+    /// Serve `/metrics` on this separate plain-HTTP address instead of the main listener.
+    #[arg(long, env = "OPENSTS_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
+    /// PEM certificate chain: serve HTTPS (with --tls-key). Reloaded on SIGHUP and when the
+    /// files change.
+    #[arg(long, env = "OPENSTS_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "OPENSTS_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Write one CloudTrail-shaped JSON audit event per API call to this file (`-` = stdout).
+    #[arg(long, env = "OPENSTS_AUDIT_LOG")]
+    audit_log: Option<String>,
+    /// Rotate the audit file when it reaches this many bytes (0 = never).
+    #[arg(long, env = "OPENSTS_AUDIT_MAX_BYTES", default_value_t = AUDIT_MAX_BYTES)]
+    audit_max_bytes: u64,
+    /// Rotated audit files kept (FILE.1 … FILE.N).
+    #[arg(long, env = "OPENSTS_AUDIT_KEEP_FILES", default_value_t = AUDIT_KEEP_FILES,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    audit_keep_files: u32,
+    /// Sustained requests per second per account (0 = unlimited).
+    #[arg(long, env = "OPENSTS_RATE_PER_ACCOUNT", default_value_t = RATE_PER_ACCOUNT)]
+    rate_per_account: f64,
+    /// Burst per account (token bucket size).
+    #[arg(long, env = "OPENSTS_BURST_PER_ACCOUNT", default_value_t = BURST_PER_ACCOUNT)]
+    burst_per_account: u32,
+    /// Sustained requests per second per source IP address (IPv6: per /64; 0 = unlimited).
+    #[arg(long, env = "OPENSTS_RATE_PER_SOURCE", default_value_t = RATE_PER_SOURCE)]
+    rate_per_source: f64,
+    /// Burst per source address.
+    #[arg(long, env = "OPENSTS_BURST_PER_SOURCE", default_value_t = BURST_PER_SOURCE)]
+    burst_per_source: u32,
+    /// Largest request body (bytes).
+    #[arg(long, env = "OPENSTS_MAX_BODY_BYTES", default_value_t = MAX_BODY_BYTES)]
+    max_body_bytes: usize,
+    /// Largest request head: request line + headers (bytes, at least 8192).
+    #[arg(long, env = "OPENSTS_MAX_HEADER_BYTES", default_value_t = MAX_HEADER_BYTES,
+          value_parser = header_bytes)]
+    max_header_bytes: usize,
+    /// Seconds a client has to send its request head.
+    #[arg(long, env = "OPENSTS_HEADER_READ_TIMEOUT_SECS", default_value_t = HEADER_READ_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    header_read_timeout_secs: u64,
+    /// Seconds a client has to send its request body.
+    #[arg(long, env = "OPENSTS_BODY_READ_TIMEOUT_SECS", default_value_t = BODY_READ_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    body_read_timeout_secs: u64,
+    /// On SIGTERM, seconds in-flight requests get to finish.
+    #[arg(long, env = "OPENSTS_SHUTDOWN_DRAIN_SECS", default_value_t = SHUTDOWN_DRAIN_SECS)]
+    shutdown_drain_secs: u64,
+    /// Print the effective settings as JSON (secrets masked) and exit.
+    #[arg(long)]
+    print_config: bool,
     #[command(flatten)]
     storage: StorageArgs,
+}
+
+fn header_bytes(s: &str) -> Result<usize, String> {
+    let n: usize = s.parse().map_err(|e| format!("{e}"))?;
+    if n < MIN_HEADER_BYTES {
+        return Err(format!("must be at least {MIN_HEADER_BYTES}"));
+    }
+    Ok(n)
 }
 
 #[derive(Subcommand)]
@@ -120,13 +238,40 @@ fn storage_config(s: &StorageArgs) -> Config {
     c
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("OPENSTS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        // One JSON object per line: timestamp, level, target, message and the event's fields.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+    }
+}
+
+/// Parse the command line, then apply the config file to what neither a flag nor an
+/// environment variable set.
+fn parse_cli() -> Result<Cli, clap::Error> {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let root = Cli::command();
+    let first = root.clone().try_get_matches_from(&argv)?;
+    let Some(path) = first.get_one::<PathBuf>(config_file::CONFIG_ARG) else {
+        return Cli::from_arg_matches(&first);
+    };
+    let extra = config_file::load(path)
+        .and_then(|table| config_file::file_args(&root, &first, &table))
+        .map_err(|e| Cli::command().error(clap::error::ErrorKind::InvalidValue, e))?;
+    let mut all = argv;
+    all.extend(extra);
+    let matches = root.try_get_matches_from(all)?;
+    Cli::from_arg_matches(&matches)
 }
 
 async fn shutdown_signal() {
@@ -151,7 +296,7 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: draining in-flight requests");
 }
 
-async fn serve(args: ServeArgs) -> Result<(), String> {
+fn serve_config(args: ServeArgs) -> Config {
     let mut config = storage_config(&args.storage);
     config.listen = args.listen;
     config.region = args.region;
@@ -159,11 +304,84 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     config.root_access_key_id = args.root_access_key_id;
     config.root_secret_access_key = args.root_secret_access_key;
     config.ca_file = args.ca_file;
+    config.issuer_base_url = args.issuer_base_url;
+    config.ops = OpsConfig {
+        metrics_listen: args.metrics_listen,
+        tls_cert: args.tls_cert,
+        tls_key: args.tls_key,
+        audit: args.audit_log.as_deref().map(AuditTarget::parse),
+        audit_max_bytes: args.audit_max_bytes,
+        audit_keep_files: args.audit_keep_files,
+        rate_per_account: args.rate_per_account,
+        burst_per_account: args.burst_per_account,
+        rate_per_source: args.rate_per_source,
+        burst_per_source: args.burst_per_source,
+        max_body_bytes: args.max_body_bytes,
+        max_header_bytes: args.max_header_bytes,
+        header_read_timeout_secs: args.header_read_timeout_secs,
+        body_read_timeout_secs: args.body_read_timeout_secs,
+        shutdown_drain_secs: args.shutdown_drain_secs,
+    };
+    config
+}
+
+/// `serve --print-config`: the effective settings, secrets masked.
+fn print_config(config: &Config, log_format: LogFormat) {
+    let masked = |v: &Option<String>| v.as_ref().map(|_| "***");
+    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    let ops = &config.ops;
+    let out = serde_json::json!({
+        "listen": config.listen.to_string(),
+        "region": config.region,
+        "data-dir": config.data_dir.display().to_string(),
+        "database-url": config.database_url.as_ref().map(|_| "***"),
+        "account-id": config.account_id,
+        "root-access-key-id": config.root_access_key_id,
+        "root-secret-access-key": masked(&config.root_secret_access_key),
+        "master-key": masked(&config.master_key),
+        "master-key-file": path(&config.master_key_file),
+        "ca-file": path(&config.ca_file),
+        "issuer-base-url": config.issuer_base_url,
+        "metrics-listen": ops.metrics_listen.map(|a| a.to_string()),
+        "tls-cert": path(&ops.tls_cert),
+        "tls-key": path(&ops.tls_key),
+        "audit-log": ops.audit.as_ref().map(|t| match t {
+            AuditTarget::Stdout => "-".to_string(),
+            AuditTarget::File(p) => p.display().to_string(),
+        }),
+        "audit-max-bytes": ops.audit_max_bytes,
+        "audit-keep-files": ops.audit_keep_files,
+        "rate-per-account": ops.rate_per_account,
+        "burst-per-account": ops.burst_per_account,
+        "rate-per-source": ops.rate_per_source,
+        "burst-per-source": ops.burst_per_source,
+        "max-body-bytes": ops.max_body_bytes,
+        "max-header-bytes": ops.max_header_bytes,
+        "header-read-timeout-secs": ops.header_read_timeout_secs,
+        "body-read-timeout-secs": ops.body_read_timeout_secs,
+        "shutdown-drain-secs": ops.shutdown_drain_secs,
+        "log-format": match log_format {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        },
+    });
+    println!("{out}");
+}
+
+async fn serve(args: ServeArgs, log_format: LogFormat) -> Result<(), String> {
+    let print_only = args.print_config;
+    let config = serve_config(args);
+    if print_only {
+        print_config(&config, log_format);
+        return Ok(());
+    }
     let region = config.region.clone();
     let app = Application::build(config)
         .await
         .map_err(|e| e.to_string())?;
     let addr = app.local_addr().map_err(|e| e.to_string())?;
+    let scheme = if app.is_tls() { "https" } else { "http" };
+    let metrics_addr = app.metrics_addr();
     let mut out = std::io::stdout().lock();
     if let Some(root) = &app.generated_root {
         let _ = writeln!(
@@ -172,10 +390,13 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             root.account_id, root.access_key_id, root.secret_access_key
         );
     }
-    let _ = writeln!(out, "OpenSTS listening on http://{addr}");
+    if let Some(m) = metrics_addr {
+        let _ = writeln!(out, "OpenSTS metrics on http://{m}/metrics");
+    }
+    let _ = writeln!(out, "OpenSTS listening on {scheme}://{addr}");
     let _ = writeln!(
         out,
-        "  try: aws --endpoint-url http://{addr} --region {region} sts get-caller-identity"
+        "  try: aws --endpoint-url {scheme}://{addr} --region {region} sts get-caller-identity"
     );
     let _ = out.flush();
     drop(out);
@@ -240,6 +461,37 @@ async fn role_revoke(
     Ok(())
 }
 
+async fn keys_rotate(purpose: String, storage: StorageArgs) -> Result<(), String> {
+    let purposes = opensts_server::keys::purposes(&purpose)?;
+    let config = storage_config(&storage);
+    let master = app::load_master_key(&config).map_err(|e| e.to_string())?;
+    let store = app::open_store(&config).await.map_err(|e| e.to_string())?;
+    let now = unix_now();
+    for p in purposes {
+        let report = opensts_server::keys::rotate(store.as_ref(), &master, p, now)
+            .await
+            .map_err(|e| e.to_string())?;
+        println!(
+            "{}",
+            serde_json::to_string(&report).map_err(|e| e.to_string())?
+        );
+    }
+    Ok(())
+}
+
+async fn keys_list(storage: StorageArgs) -> Result<(), String> {
+    let config = storage_config(&storage);
+    let store = app::open_store(&config).await.map_err(|e| e.to_string())?;
+    let keys = opensts_server::keys::list(store.as_ref(), unix_now())
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&keys).map_err(|e| e.to_string())?
+    );
+    Ok(())
+}
+
 fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -248,8 +500,11 @@ fn unix_now() -> i64 {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logging();
+    let cli = match parse_cli() {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    init_logging(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -262,7 +517,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => serve(args).await,
+            Command::Serve(args) => serve(args, cli.log_format).await,
             Command::Account(AccountCommand::Create {
                 account_id,
                 name,
@@ -273,6 +528,10 @@ fn main() -> ExitCode {
                 role_name,
                 storage,
             }) => role_revoke(account_id, role_name, storage).await,
+            Command::Keys(KeysCommand::Rotate { purpose, storage }) => {
+                keys_rotate(purpose, storage).await
+            }
+            Command::Keys(KeysCommand::List { storage }) => keys_list(storage).await,
         }
     });
     match result {

@@ -35,6 +35,7 @@ pub static STS_ACTIONS: &[ActionSpec] = &[
     signed(Api::Sts, "AssumeRole"),
     signed(Api::Sts, "GetFederationToken"),
     signed(Api::Sts, "DecodeAuthorizationMessage"),
+    signed(Api::Sts, "GetWebIdentityToken"),
     ActionSpec {
         api: Api::Sts,
         name: "AssumeRoleWithSAML",
@@ -86,6 +87,9 @@ pub async fn run(
         (Api::Sts, "AssumeRole") => sts::assume_role::handle(cx, signed()?, p).await,
         (Api::Sts, "DecodeAuthorizationMessage") => {
             sts::decode_authorization_message::handle(cx, signed()?, p).await
+        }
+        (Api::Sts, "GetWebIdentityToken") => {
+            sts::get_web_identity_token::handle(cx, signed()?, p).await
         }
         (Api::Sts, "AssumeRoleWithSAML") => sts::assume_role_with_saml::handle(cx, p).await,
         (Api::Sts, "AssumeRoleWithWebIdentity") => {

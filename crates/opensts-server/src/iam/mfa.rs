@@ -132,6 +132,96 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
+    use std::sync::Arc;
+
+    use opensts_core::totp::{time_step, totp_code_at_step};
+    use opensts_store::{Expect, Write};
+
+    use crate::state::ManualClock;
+
+    const ACCOUNT: &str = "111122223333";
+    const NOW: i64 = 1_800_000_000;
+
+    async fn put_device(state: &AppState, doc: &MfaDeviceDoc) {
+        let write = Write::PutEntity {
+            kind: KIND_MFA.to_string(),
+            name: doc.name.clone(),
+            doc: serde_json::to_value(doc).unwrap(),
+            expect: Expect::Any,
+        };
+        state.store.apply(ACCOUNT, &[write], NOW).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn codes_are_checked_once_for_the_right_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::Config::for_data_dir(dir.path());
+        config.account_id = Some(ACCOUNT.into());
+        let app = crate::Application::build_with_clock(config, Arc::new(ManualClock::new(NOW)))
+            .await
+            .unwrap();
+        let state = app.state();
+        let seed = opensts_core::totp::new_seed();
+        let serial = opensts_core::arn::mfa_arn(ACCOUNT, "/p/", "dev");
+        let step = time_step(NOW);
+        let mut doc = MfaDeviceDoc {
+            name: "dev".into(),
+            path: "/p/".into(),
+            create_date: NOW,
+            seed_sealed: seal_seed(&state, ACCOUNT, &serial, &seed).unwrap(),
+            tags: vec![],
+            user_name: None,
+            enable_date: None,
+            last_used_step: Some(step - 1),
+        };
+        // The sealed seed is bound to the serial number.
+        assert!(
+            state
+                .master_key
+                .open(
+                    &STANDARD.decode(&doc.seed_sealed).unwrap(),
+                    &mfa_seed_aad(ACCOUNT, "arn:aws:iam::111122223333:mfa/dev")
+                )
+                .is_err()
+        );
+        put_device(&state, &doc).await;
+        let now_code = totp_code_at_step(&seed, step);
+        let verify = |user: Option<&'static str>, serial: String, code: String| {
+            let state = state.clone();
+            async move {
+                verify_mfa_code(&state, ACCOUNT, user, &serial, &code, NOW)
+                    .await
+                    .unwrap()
+            }
+        };
+        // Not enabled: refused.
+        assert!(!verify(Some("alice"), serial.clone(), now_code.clone()).await);
+        doc.user_name = Some("Alice".into());
+        doc.enable_date = Some(NOW);
+        put_device(&state, &doc).await;
+        // Another user, another serial, a wrong code: refused (and nothing claimed).
+        assert!(!verify(Some("bob"), serial.clone(), now_code.clone()).await);
+        let other = opensts_core::arn::mfa_arn(ACCOUNT, "/", "dev");
+        assert!(!verify(Some("alice"), other, now_code.clone()).await);
+        let wrong = if now_code == "000000" {
+            "000001"
+        } else {
+            "000000"
+        };
+        assert!(!verify(Some("alice"), serial.clone(), wrong.to_string()).await);
+        // The step used when enabling is refused.
+        let prev = totp_code_at_step(&seed, step - 1);
+        if prev != now_code {
+            assert!(!verify(Some("alice"), serial.clone(), prev).await);
+        }
+        // The right code, once (user compared case-insensitively; any user with None).
+        assert!(verify(Some("alice"), serial.clone(), now_code.clone()).await);
+        assert!(!verify(Some("alice"), serial.clone(), now_code.clone()).await);
+        assert!(!verify(None, serial.clone(), now_code).await);
+        let next = totp_code_at_step(&seed, step + 1);
+        assert!(verify(None, serial.clone(), next).await);
+    }
+
     #[test]
     fn serials() {
         let a = "123456789012";

@@ -8,3 +8,4 @@ mod sessions;
 mod store_conformance;
 mod store_down;
 mod bootstrap;
+mod web_identity_token;

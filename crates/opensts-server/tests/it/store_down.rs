@@ -30,9 +30,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::helpers::{Creds, Resp, START, raw_post, session_creds};
 
 /// A store that fails every call with [`StoreError::Unavailable`] while `down` is set.
+/// With `hide_changes` set, `changes_since` reports no changes (a node whose change poller
+/// has not run yet).
 pub struct FlakyStore {
     inner: Arc<dyn Store>,
     down: AtomicBool,
+    hide_changes: AtomicBool,
 }
 
 impl FlakyStore {
@@ -40,11 +43,16 @@ impl FlakyStore {
         Self {
             inner,
             down: AtomicBool::new(false),
+            hide_changes: AtomicBool::new(false),
         }
     }
 
     pub fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::SeqCst);
+    }
+
+    pub fn set_hide_changes(&self, hide: bool) {
+        self.hide_changes.store(hide, Ordering::SeqCst);
     }
 
     fn check(&self) -> Result<()> {
@@ -106,6 +114,9 @@ impl Store for FlakyStore {
     }
     async fn changes_since(&self, counter: i64) -> Result<(i64, Vec<(String, i64)>)> {
         self.check()?;
+        if self.hide_changes.load(Ordering::SeqCst) {
+            return Ok((counter, Vec::new()));
+        }
         self.inner.changes_since(counter).await
     }
     async fn keyring_list(&self, purpose: &str) -> Result<Vec<KeyringRecord>> {
@@ -162,21 +173,55 @@ impl Drop for Node {
     }
 }
 
+/// The master key of every node in these tests.
+pub const MASTER_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+/// A migrated SQLite store in `dir` (several nodes may open it).
+pub async fn sqlite_store(dir: &std::path::Path) -> Arc<dyn Store> {
+    let url = format!("sqlite://{}?mode=rwc", dir.join("opensts.db").display());
+    let inner = opensts_store::open_store(&url).await.unwrap();
+    inner.migrate().await.unwrap();
+    inner
+}
+
 impl Node {
+    /// A node on its own fresh store; it creates the default account.
     pub async fn start() -> Node {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("opensts.db").display());
-        let inner = opensts_store::open_store(&url).await.unwrap();
-        inner.migrate().await.unwrap();
-        let store = Arc::new(FlakyStore::new(inner));
+        let inner = sqlite_store(dir.path()).await;
+        let node = Node::start_on(dir, Arc::new(FlakyStore::new(inner)), None).await;
+        assert!(!node.root.key.is_empty());
+        node
+    }
+
+    /// A node on `store` (shared with other nodes). `root` is the default account's root when
+    /// another node created it.
+    pub async fn start_on(
+        dir: tempfile::TempDir,
+        store: Arc<FlakyStore>,
+        root: Option<&Creds>,
+    ) -> Node {
         let clock = Arc::new(ManualClock::new(START));
         let mut config = Config::for_data_dir(dir.path());
         config.account_id = Some("111122223333".into());
+        config.master_key = Some(MASTER_KEY.into());
         let app = Application::build_with_store(config, clock.clone(), store.clone())
             .await
             .unwrap();
         let addr = app.local_addr().unwrap();
-        let root = app.generated_root.clone().unwrap();
+        let root = match (&app.generated_root, root) {
+            (Some(g), _) => Creds {
+                key: g.access_key_id.clone(),
+                secret: g.secret_access_key.clone(),
+                token: None,
+            },
+            (None, Some(r)) => Creds {
+                key: r.key.clone(),
+                secret: r.secret.clone(),
+                token: None,
+            },
+            (None, None) => panic!("no root credentials for this node"),
+        };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.run_until(async move {
             let _ = rx.await;
@@ -185,11 +230,7 @@ impl Node {
             addr,
             clock,
             store,
-            root: Creds {
-                key: root.access_key_id,
-                secret: root.secret_access_key,
-                token: None,
-            },
+            root,
             _dir: dir,
             shutdown: Some(tx),
         }
@@ -393,4 +434,67 @@ impl Node {
             token: None,
         }
     }
+}
+
+#[tokio::test]
+async fn a_token_sealed_with_a_just_rotated_key_verifies_on_a_node_that_has_not_polled_yet() {
+    // Node Y's poller sees no changes, so only the on-demand reload can teach it the new key.
+    let dir = tempfile::tempdir().unwrap();
+    let shared = sqlite_store(dir.path()).await;
+    let y_store = Arc::new(FlakyStore::new(shared.clone()));
+    y_store.set_hide_changes(true);
+    let y = Node::start_on(tempfile::tempdir().unwrap(), y_store, None).await;
+    let before = y.sts(&y.root, "Action=GetSessionToken").await;
+    assert_eq!(before.status, 200, "{}", before.body);
+    let old_session = session_creds(&before);
+
+    // `opensts keys rotate` elsewhere: key 2 seals from now on, key 1 is retired.
+    let master = opensts_core::crypto::MasterKey::from_encoded(MASTER_KEY).unwrap();
+    let report = opensts_server::keys::rotate(
+        shared.as_ref(),
+        &master,
+        opensts_server::app::SESSION_TOKEN_PURPOSE,
+        START,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.new_key_id, 2);
+
+    // Node X starts after the rotation and seals with key 2.
+    let x = Node::start_on(
+        tempfile::tempdir().unwrap(),
+        Arc::new(FlakyStore::new(shared.clone())),
+        Some(&y.root),
+    )
+    .await;
+    let r = x.sts(&x.root, "Action=GetSessionToken").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let new_session = session_creds(&r);
+
+    let r = y.sts(&new_session, "Action=GetCallerIdentity").await;
+    assert_eq!(r.status, 200, "token of the new key on the node that had not polled: {}", r.body);
+    let r = y.sts(&old_session, "Action=GetCallerIdentity").await;
+    assert_eq!(r.status, 200, "retired key still opens: {}", r.body);
+    // Y now seals with key 2 as well; X opens it.
+    let r = y.sts(&y.root, "Action=GetSessionToken").await;
+    let from_y = session_creds(&r);
+    assert_eq!(x.sts(&from_y, "Action=GetCallerIdentity").await.status, 200);
+
+    // A token naming a key nobody has is still refused (and the reload is rate-limited).
+    let mut forged = new_session;
+    forged.token = Some(forged_token_with_key_id(forged.token.as_deref().unwrap(), 77));
+    for _ in 0..3 {
+        let r = y.sts(&forged, "Action=GetCallerIdentity").await;
+        assert_eq!(r.status, 403, "{}", r.body);
+        assert_eq!(r.code().as_deref(), Some("InvalidClientTokenId"));
+    }
+}
+
+/// The same token with another key id in its header (`version | key_id u32 BE | …`).
+fn forged_token_with_key_id(token: &str, key_id: u32) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut raw = URL_SAFE_NO_PAD.decode(token).unwrap();
+    raw[1..5].copy_from_slice(&key_id.to_be_bytes());
+    URL_SAFE_NO_PAD.encode(raw)
 }

@@ -3,6 +3,7 @@
 
 pub mod groups;
 pub mod mfa;
+pub mod outbound;
 pub mod policies;
 pub mod providers;
 pub mod roles;
@@ -21,6 +22,7 @@ pub static FAMILIES: &[&[ActionSpec]] = &[
     providers::ACTIONS,
     mfa::ACTIONS,
     simulate::ACTIONS,
+    outbound::ACTIONS,
 ];
 
 pub fn lookup(action: &str) -> Option<&'static ActionSpec> {
@@ -51,6 +53,9 @@ pub async fn run(name: &str, cx: &ActionCtx<'_>, caller: &Caller, p: &Params) ->
         return r;
     }
     if let Some(r) = simulate::run(name, cx, caller, p).await {
+        return r;
+    }
+    if let Some(r) = outbound::run(name, cx, caller, p).await {
         return r;
     }
     Err(ApiError::invalid_action_for_version(

@@ -103,21 +103,8 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
         return Err(not_authorized(caller, "sts:AssumeRole", role_arn));
     }
 
-    // The role (a missing role is reported exactly like a denied one).
-    let Some((account, _path, role_name)) = parse_role_arn(role_arn) else {
-        return Err(ApiError::validation(format!(
-            "{role_arn} is invalid: RoleArn must be an IAM role ARN"
-        )));
-    };
-    let Some(role) = authz::role_doc(cx.state, &account, &role_name).await? else {
-        return Err(not_authorized(caller, "sts:AssumeRole", role_arn));
-    };
-    let canonical_arn = role.arn(&account);
-    if canonical_arn != role_arn {
-        return Err(not_authorized(caller, "sts:AssumeRole", role_arn));
-    }
-
-    // Duration.
+    // Duration. Role chaining caps at one hour whatever the role allows; the role's own
+    // MaxSessionDuration is checked after authorization (it must not reveal the role).
     let chained = caller_session.is_some();
     let duration = duration.unwrap_or(DEFAULT_DURATION);
     if chained && duration > CHAINED_MAX_DURATION {
@@ -125,17 +112,10 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
             "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
         ));
     }
-    if duration > role.max_session_duration {
-        return Err(ApiError::validation(
-            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
-        ));
-    }
 
     // MFA supplied with the call (else what the calling session carries).
-    let mfa_auth_time = match verify_caller_mfa(cx, caller, serial, code).await? {
-        Some(t) => Some(t),
-        None => caller_session.and_then(|s| s.mfa_auth_time),
-    };
+    let mfa_this_call = verify_caller_mfa(cx, caller, serial, code).await?;
+    let mfa_auth_time = mfa_this_call.or_else(|| caller_session.and_then(|s| s.mfa_auth_time));
 
     // Tags inherited through role chaining.
     let inherited: Vec<(String, String)> = caller_session
@@ -166,6 +146,20 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
     }
     let packed = params.packed_size_percent(&inherited)?;
 
+    // The role (a missing role is reported exactly like a denied one).
+    let Some((account, _path, role_name)) = parse_role_arn(role_arn) else {
+        return Err(ApiError::validation(format!(
+            "{role_arn} is invalid: RoleArn must be an IAM role ARN"
+        )));
+    };
+    let Some(role) = authz::role_doc(cx.state, &account, &role_name).await? else {
+        return Err(not_authorized(caller, "sts:AssumeRole", role_arn));
+    };
+    let canonical_arn = role.arn(&account);
+    if canonical_arn != role_arn {
+        return Err(not_authorized(caller, "sts:AssumeRole", role_arn));
+    }
+
     // Authorization: trust policy (resource policy) + the caller's policies.
     let trust = authz::parse_cached(cx.state, &role.assume_role_policy, PolicyKind::Trust)
         .map(|policy| LabelledPolicy {
@@ -190,6 +184,10 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
         if let Some(e) = external_id {
             ctx = ctx.with_external_id(e);
         }
+        // A code verified with this very call counts as MFA for the trust policy.
+        if mfa_this_call.is_some() {
+            ctx = ctx.with_mfa(true, Some(0));
+        }
         if let Some(s) = &inherited_si {
             ctx = ctx.with_source_identity(s.clone());
         }
@@ -199,6 +197,11 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
         if !d.allowed() {
             return Err(not_authorized(caller, action, role_arn));
         }
+    }
+    if duration > role.max_session_duration {
+        return Err(ApiError::validation(
+            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+        ));
     }
 
     // Issue.

@@ -26,6 +26,7 @@ pub const MAX_ASSERTION_CHARS: usize = 100_000;
 /// assertion's content).
 fn saml_error(e: &SamlError) -> ApiError {
     tracing::info!(reason = e.reason_code(), detail = %e, "SAML assertion refused");
+    crate::metrics::note_rejection(e.reason_code());
     let status = http::StatusCode::BAD_REQUEST;
     let message = saml_message(e);
     if matches!(e, SamlError::StatusNotSuccess(_)) {
@@ -176,7 +177,7 @@ pub async fn handle(cx: &ActionCtx<'_>, p: &Params) -> ApiResult<Reply> {
     write_assumed_role_user(&mut x, &session.assumed_role_id, &session.arn);
     x.num("PackedPolicySize", session.packed_policy_size)
         .elem("Subject", &verified.name_id)
-        .elem("SubjectType", &verified.subject_type().unwrap_or_default())
+        .opt("SubjectType", verified.subject_type().as_deref())
         .elem("Issuer", &verified.issuer)
         .elem("Audience", &verified.recipient)
         .elem("NameQualifier", &qualifier);

@@ -28,12 +28,30 @@ fn oidc_error(e: &OidcError) -> ApiError {
     }
     let status = http::StatusCode::from_u16(e.http_status()).unwrap_or(http::StatusCode::BAD_REQUEST);
     tracing::info!(reason = e.reason_code(), detail = ?e.detail(), "web identity token refused");
+    crate::metrics::note_rejection(e.reason_code());
     match e.aws_error_code() {
         "ValidationError" => ApiError::validation(e.message()),
         "ExpiredTokenException" => ApiError::new("ExpiredTokenException", status, e.message()),
         "IDPCommunicationError" => ApiError::new("IDPCommunicationError", status, e.message()),
         _ => ApiError::new("InvalidIdentityToken", status, e.message()),
     }
+}
+
+/// At most this much of an unverified `iss` is echoed in a message.
+const MAX_ECHOED_ISSUER_CHARS: usize = 256;
+
+/// An untrusted string made safe to echo: printable ASCII only (XML 1.0 cannot carry most
+/// control characters even escaped), at most `max` characters.
+fn printable(s: &str, max: usize) -> String {
+    let mut out: String = s
+        .chars()
+        .filter(|c| c.is_ascii_graphic() || *c == ' ')
+        .take(max)
+        .collect();
+    if s.chars().count() > max {
+        out.push('…');
+    }
+    out
 }
 
 fn invalid_token(msg: impl Into<String>) -> ApiError {
@@ -61,15 +79,17 @@ pub async fn handle(cx: &ActionCtx<'_>, p: &Params) -> ApiResult<Reply> {
         )));
     };
     let issuer = peek_issuer(token).map_err(|e| oidc_error(&e))?;
+    let no_provider = || {
+        invalid_token(format!(
+            "No OpenIDConnect provider found in your account for {}",
+            printable(&issuer, MAX_ECHOED_ISSUER_CHARS)
+        ))
+    };
     if !issuer.starts_with("https://") {
-        return Err(invalid_token(format!(
-            "No OpenIDConnect provider found in your account for {issuer}"
-        )));
+        return Err(no_provider());
     }
     let Some(provider) = load_oidc_provider_by_issuer(cx.state, &account, &issuer).await? else {
-        return Err(invalid_token(format!(
-            "No OpenIDConnect provider found in your account for {issuer}"
-        )));
+        return Err(no_provider());
     };
     let config = ProviderConfig::new(provider.issuer(), provider.client_ids.clone())
         .with_thumbprints(provider.thumbprints.clone());
@@ -79,6 +99,14 @@ pub async fn handle(cx: &ActionCtx<'_>, p: &Params) -> ApiResult<Reply> {
         .verify(token, &config)
         .await
         .map_err(|e| oidc_error(&e))?;
+    // `sub` is echoed in SubjectFromWebIdentityToken and the session: XML 1.0 cannot carry
+    // control characters, so a token whose subject has any is refused rather than answered
+    // with a document no client can parse.
+    if verified.subject.chars().any(char::is_control) {
+        return Err(invalid_token(
+            "Invalid claim sub: must not contain control characters",
+        ));
+    }
     let tags = verified.session_tags().map_err(|e| oidc_error(&e))?;
     let source_identity = verified.source_identity().map_err(|e| oidc_error(&e))?;
     let provider_arn = provider.arn(&account);

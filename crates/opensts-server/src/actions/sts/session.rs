@@ -84,7 +84,12 @@ pub async fn parse_session_params(
     v.into_result()?;
 
     if let Some(doc) = policy {
-        opensts_policy::Policy::parse(doc, PolicyKind::Session)
+        // `policy_max_chars` was enforced above; an unbounded inline policy (AssumeRole's
+        // `unrestrictedSessionPolicyDocumentType`) is bounded by the packed budget instead.
+        let options = opensts_policy::ParseOptions {
+            size_limit: opensts_policy::SizeLimit::Unlimited,
+        };
+        opensts_policy::Policy::parse_with(doc, PolicyKind::Session, &options)
             .map_err(|e| ApiError::malformed_policy_document(e.message()))?;
     }
     for arn in &policy_arns {
@@ -212,4 +217,52 @@ pub fn write_assumed_role_user(x: &mut Xml, assumed_role_id: &str, arn: &str) {
         .elem("AssumedRoleId", assumed_role_id)
         .elem("Arn", arn)
         .close("AssumedRoleUser");
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn tag(k: &str, v: &str) -> Tag {
+        Tag {
+            key: k.to_string(),
+            value: v.to_string(),
+        }
+    }
+
+    #[test]
+    fn packed_size_is_a_percentage_of_the_budget() {
+        assert_eq!(SessionParams::default().packed_size_percent(&[]).unwrap(), 0);
+        let p = SessionParams {
+            policy: Some(compact_json(
+                r#"{ "Version": "2012-10-17",
+                     "Statement": [ { "Effect": "Allow", "Action": "s3:*", "Resource": "*" } ] }"#,
+            )),
+            ..Default::default()
+        };
+        // Compacted: {"Statement":[{"Action":"s3:*","Effect":"Allow","Resource":"*"}],"Version":"2012-10-17"}
+        let len = p.policy.as_ref().unwrap().len();
+        assert_eq!(len, 88);
+        assert_eq!(
+            p.packed_size_percent(&[]).unwrap(),
+            i64::try_from((len * 100).div_ceil(PACKED_POLICY_LIMIT_BYTES)).unwrap()
+        );
+        // Inherited transitive tags count too.
+        let inherited = vec![("k".repeat(100), "v".repeat(100))];
+        assert_eq!(p.packed_size_percent(&inherited).unwrap(), 8);
+        // Exactly the budget is fine, one byte more is not.
+        let full = SessionParams {
+            tags: vec![tag(&"k".repeat(96), &"v".repeat(4000))],
+            ..Default::default()
+        };
+        assert_eq!(full.packed_size_percent(&[]).unwrap(), 100);
+        let over = SessionParams {
+            tags: vec![tag(&"k".repeat(97), &"v".repeat(4000))],
+            ..Default::default()
+        };
+        let e = over.packed_size_percent(&[]).unwrap_err();
+        assert_eq!(e.code, "PackedPolicyTooLarge");
+        assert!(e.message.contains("101%"), "{}", e.message);
+    }
 }

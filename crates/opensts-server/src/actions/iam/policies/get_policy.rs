@@ -1,9 +1,8 @@
 //! GetPolicy: a customer managed or AWS managed policy, with its attachment counts in this
 //! account.
 
-use crate::actions::iam::authorize;
 use crate::actions::iam::policies::{
-    PolicyView, find_policy, policy_arn, policy_not_found, usage, write_policy,
+    PolicyView, authorize_policy, find_policy, policy_arn, policy_not_found, usage, write_policy,
 };
 use crate::actions::{ActionCtx, Reply};
 use crate::auth::Caller;
@@ -19,7 +18,7 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
         return Err(ApiError::internal());
     };
     let account = caller.account_id();
-    authorize(cx, caller, arn).await?;
+    authorize_policy(cx, caller, arn).await?;
     let Some(policy) = find_policy(cx, account, arn).await? else {
         return Err(policy_not_found(arn));
     };

@@ -1,9 +1,9 @@
 //! GetPolicyVersion: one version of a managed policy, with its document (URL-encoded, as IAM
 //! returns documents). AWS managed policies have their default version.
 
-use crate::actions::iam::authorize;
 use crate::actions::iam::policies::{
-    ManagedPolicy, find_policy, policy_arn, policy_not_found, version_id, write_policy_version,
+    ManagedPolicy, authorize_policy, find_policy, policy_arn, policy_not_found, version_id,
+    write_policy_version,
 };
 use crate::actions::{ActionCtx, Reply};
 use crate::auth::Caller;
@@ -27,7 +27,7 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
         return Err(ApiError::internal());
     };
     let account = caller.account_id();
-    authorize(cx, caller, arn).await?;
+    authorize_policy(cx, caller, arn).await?;
     let Some(policy) = find_policy(cx, account, arn).await? else {
         return Err(policy_not_found(arn));
     };

@@ -2,10 +2,10 @@
 //! (`PolicyUsageFilter=PermissionsPolicy`) or is the permissions boundary of
 //! (`PermissionsBoundary`), filtered by entity type and path, paginated.
 
-use crate::actions::iam::policies::{enum_param, find_policy, policy_arn, policy_not_found};
-use crate::actions::iam::{
-    authorize, check_path, decode_entity, paginate, parse_page, write_page_end,
+use crate::actions::iam::policies::{
+    authorize_policy, enum_param, find_policy, policy_arn, policy_not_found,
 };
+use crate::actions::iam::{check_path, decode_entity, paginate, parse_page, write_page_end};
 use crate::actions::{ActionCtx, Reply};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -51,7 +51,7 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
         return Err(ApiError::internal());
     };
     let account = caller.account_id();
-    authorize(cx, caller, arn).await?;
+    authorize_policy(cx, caller, arn).await?;
     let Some(policy) = find_policy(cx, account, arn).await? else {
         return Err(policy_not_found(arn));
     };

@@ -2,7 +2,7 @@
 //! in use (`OnlyAttached`, `PolicyUsageFilter`), under a path, paginated.
 
 use crate::actions::iam::policies::{
-    ManagedPolicy, PolicyView, bool_param, enum_param, policy_path, usage, write_policy,
+    Counts, ManagedPolicy, PolicyView, bool_param, enum_param, policy_path, usage, write_policy,
 };
 use crate::actions::iam::{authorize, decode_entity, paginate, parse_page, write_page_end};
 use crate::actions::{ActionCtx, Reply};
@@ -49,7 +49,7 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
         }
     }
     let counts = usage(cx, account).await?;
-    let mut listed: Vec<(String, ManagedPolicy, crate::actions::iam::policies::Counts)> = policies
+    let mut listed: Vec<(String, ManagedPolicy, Counts)> = policies
         .into_iter()
         .filter_map(|pol| {
             let arn = pol.arn(account);

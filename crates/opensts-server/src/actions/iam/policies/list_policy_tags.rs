@@ -1,7 +1,9 @@
 //! ListPolicyTags: the tags of a managed policy (AWS managed policies have none), paginated.
 
-use crate::actions::iam::policies::{ManagedPolicy, find_policy, policy_arn, policy_not_found};
-use crate::actions::iam::{authorize, paginate_tags, parse_page, write_page_end, write_tag_list};
+use crate::actions::iam::policies::{
+    ManagedPolicy, authorize_policy, find_policy, policy_arn, policy_not_found,
+};
+use crate::actions::iam::{paginate_tags, parse_page, write_page_end, write_tag_list};
 use crate::actions::{ActionCtx, Reply};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -16,7 +18,7 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
     let Some(arn) = arn else {
         return Err(ApiError::internal());
     };
-    authorize(cx, caller, arn).await?;
+    authorize_policy(cx, caller, arn).await?;
     let tags = match find_policy(cx, caller.account_id(), arn).await? {
         Some(ManagedPolicy::Local(d, _)) => d.tags,
         Some(ManagedPolicy::Aws(_)) => Vec::new(),

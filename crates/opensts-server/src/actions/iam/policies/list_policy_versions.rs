@@ -2,9 +2,10 @@
 //! (as AWS lists them), paginated.
 
 use crate::actions::iam::policies::{
-    ManagedPolicy, find_policy, policy_arn, policy_not_found, version_number, write_policy_version,
+    ManagedPolicy, authorize_policy, find_policy, policy_arn, policy_not_found, version_number,
+    write_policy_version,
 };
-use crate::actions::iam::{authorize, paginate, parse_page, write_page_end};
+use crate::actions::iam::{paginate, parse_page, write_page_end};
 use crate::actions::{ActionCtx, Reply};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -20,7 +21,7 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
         return Err(ApiError::internal());
     };
     let account = caller.account_id();
-    authorize(cx, caller, arn).await?;
+    authorize_policy(cx, caller, arn).await?;
     let Some(policy) = find_policy(cx, account, arn).await? else {
         return Err(policy_not_found(arn));
     };

@@ -374,6 +374,23 @@ pub fn aws_managed_unmodifiable(cx: &ActionCtx<'_>, caller: &Caller, arn: &str) 
     ))
 }
 
+/// Authorize an action on a managed policy ARN. AWS managed policies live in the `aws`
+/// pseudo-account but every account may use them: their ARN is evaluated as a resource of the
+/// caller's own account, so the caller's identity policies alone decide (no resource-based
+/// policy is needed, as in AWS).
+pub async fn authorize_policy(cx: &ActionCtx<'_>, caller: &Caller, arn: &str) -> ApiResult<()> {
+    if aws_managed::is_aws_managed_arn(arn) {
+        let account = caller.account_id().to_string();
+        let action = format!("iam:{}", cx.action);
+        crate::authz::authorize(cx, caller, &action, arn, |c| {
+            c.with_resource_account(account)
+        })
+        .await
+    } else {
+        authorize(cx, caller, arn).await
+    }
+}
+
 /// Resolve a managed policy ARN. `InvalidInput` if it is not a policy ARN; `Ok(None)` if it
 /// names nothing this account can use (a missing policy, another account's policy, an AWS
 /// managed policy that is not built in). The path in the ARN must be the policy's.
@@ -414,7 +431,7 @@ pub async fn load_local_policy(
     caller: &Caller,
     arn: &str,
 ) -> ApiResult<(PolicyDoc, i64)> {
-    authorize(cx, caller, arn).await?;
+    authorize_policy(cx, caller, arn).await?;
     match find_policy(cx, caller.account_id(), arn).await? {
         Some(ManagedPolicy::Local(doc, version)) => Ok((*doc, version)),
         Some(ManagedPolicy::Aws(_)) => Err(aws_managed_unmodifiable(cx, caller, arn)),
@@ -501,52 +518,61 @@ pub fn write_policy(
     counts: Counts,
     view: PolicyView,
 ) {
-    let (name, id, path, default_version, description, created, updated, tags): (
-        &str,
-        &str,
-        &str,
-        &str,
-        Option<&str>,
-        i64,
-        i64,
-        &[Tag],
-    ) = match policy {
-        ManagedPolicy::Aws(p) => (
-            p.name,
-            p.policy_id,
-            p.path,
-            p.default_version_id,
-            Some(p.description),
-            p.create_date,
-            p.update_date,
-            &[],
-        ),
-        ManagedPolicy::Local(d, _) => (
-            &d.name,
-            &d.policy_id,
-            &d.path,
-            &d.default_version_id,
-            d.description.as_deref(),
-            d.create_date,
-            d.update_date,
-            &d.tags,
-        ),
-    };
-    x.elem("PolicyName", name)
-        .elem("PolicyId", id)
+    let f = policy.fields();
+    x.elem("PolicyName", f.name)
+        .elem("PolicyId", f.id)
         .elem("Arn", &policy.arn(account))
-        .elem("Path", path)
-        .elem("DefaultVersionId", default_version)
+        .elem("Path", f.path)
+        .elem("DefaultVersionId", f.default_version)
         .num("AttachmentCount", counts.attachments)
         .num("PermissionsBoundaryUsageCount", counts.boundaries)
         .bool("IsAttachable", true);
     if view == PolicyView::Full {
-        x.opt("Description", description);
+        x.opt("Description", f.description);
     }
-    x.elem("CreateDate", &timestamp(created))
-        .elem("UpdateDate", &timestamp(updated));
+    x.elem("CreateDate", &timestamp(f.created))
+        .elem("UpdateDate", &timestamp(f.updated));
     if view == PolicyView::Full {
-        write_tags(x, tags);
+        write_tags(x, f.tags);
+    }
+}
+
+/// The members of the `Policy` shape, whichever kind of managed policy it is.
+struct PolicyFields<'a> {
+    name: &'a str,
+    id: &'a str,
+    path: &'a str,
+    default_version: &'a str,
+    description: Option<&'a str>,
+    created: i64,
+    updated: i64,
+    tags: &'a [Tag],
+}
+
+impl ManagedPolicy {
+    fn fields(&self) -> PolicyFields<'_> {
+        match self {
+            ManagedPolicy::Aws(p) => PolicyFields {
+                name: p.name,
+                id: p.policy_id,
+                path: p.path,
+                default_version: p.default_version_id,
+                description: Some(p.description),
+                created: p.create_date,
+                updated: p.update_date,
+                tags: &[],
+            },
+            ManagedPolicy::Local(d, _) => PolicyFields {
+                name: &d.name,
+                id: &d.policy_id,
+                path: &d.path,
+                default_version: &d.default_version_id,
+                description: d.description.as_deref(),
+                created: d.create_date,
+                updated: d.update_date,
+                tags: &d.tags,
+            },
+        }
     }
 }
 
