@@ -103,7 +103,7 @@ def opensts_bin_path() -> Path:
 
 
 def _make_server(tmp_factory, opensts_bin_path, *, name, backend=None, root_creds=None, account_id=None,
-                 region="us-east-1", env=None, args=(), start=True, cleanups=None):
+                 region="us-east-1", env=None, args=(), start=True, cleanups=None, ca_bundle=None):
     backend = backend or DEFAULT_BACKEND
     base = Path(tmp_factory.mktemp(name))
     database_url = None
@@ -129,7 +129,7 @@ def _make_server(tmp_factory, opensts_bin_path, *, name, backend=None, root_cred
     srv = OpenSTSServer(
         data_dir=base / "data", work_dir=base / "work", region=region, database_url=database_url,
         root_creds=root_creds, account_id=account_id, env=env, args=args, bin_path=opensts_bin_path,
-        name=name,
+        name=name, ca_bundle=ca_bundle,
     )
     srv.backend = backend
     srv.pg = db if backend == "postgres" else None

@@ -51,7 +51,7 @@ HTTP_TIMEOUT = 30
 STS_VERSION = "2011-06-15"
 IAM_VERSION = "2010-05-08"
 
-LISTEN_RE = re.compile(r"^OpenSTS listening on (http://127\.0\.0\.1:(\d+))\s*$")
+LISTEN_RE = re.compile(r"^OpenSTS listening on (https?://127\.0\.0\.1:(\d+))\s*$")
 CREATED_RE = re.compile(r"OpenSTS created account (\d{12}) with root credentials")
 AK_RE = re.compile(r"export AWS_ACCESS_KEY_ID=(\S+)")
 SK_RE = re.compile(r"export AWS_SECRET_ACCESS_KEY=(\S+)")
@@ -398,6 +398,7 @@ class OpenSTSServer:
         args: Iterable[str] = (),
         bin_path: Path | None = None,
         name: str = "opensts",
+        ca_bundle: Path | None = None,
     ):
         self.bin = bin_path or check_opensts_bin()
         self.data_dir = Path(data_dir)
@@ -425,6 +426,13 @@ class OpenSTSServer:
         self._reader: threading.Thread | None = None
         self._lines: queue.Queue = queue.Queue()
         self._aws = None
+        # PEM CA bundle trusted for an HTTPS server (aws CLI: AWS_CA_BUNDLE; boto3/requests: verify).
+        self.ca_bundle: Path | None = Path(ca_bundle) if ca_bundle else None
+
+    @property
+    def verify(self) -> str | bool:
+        """`verify=` for requests/boto3: the CA bundle when set, else the default trust store."""
+        return str(self.ca_bundle) if self.ca_bundle else True
 
     # ---- process control ---------------------------------------------------------------
 
@@ -611,6 +619,8 @@ class OpenSTSServer:
                 "AWS_RETRY_MODE": "standard",
                 "AWS_PAGER": "",
             })
+            if self.ca_bundle:
+                e["AWS_CA_BUNDLE"] = str(self.ca_bundle)
             if not unsigned and creds is not None:
                 e["AWS_ACCESS_KEY_ID"] = creds.access_key_id
                 e["AWS_SECRET_ACCESS_KEY"] = creds.secret_access_key
@@ -661,7 +671,7 @@ class OpenSTSServer:
             parameter_validation=parameter_validation,
             **config_kw,
         )
-        return session.client(service, endpoint_url=self.endpoint, config=cfg)
+        return session.client(service, endpoint_url=self.endpoint, config=cfg, verify=self.verify)
 
     def sts(self, creds: Creds | None = None, **kw):
         return self.client("sts", creds, **kw)
@@ -680,7 +690,7 @@ class OpenSTSServer:
         prepared = self.prepare_signed(params, body=body, creds=creds, service=service, region=region,
                                        method=method, headers=headers, when=when, query=query)
         return requests.request(method, prepared.url, data=prepared.body,
-                                headers=dict(prepared.headers.items()), timeout=timeout)
+                                headers=dict(prepared.headers.items()), timeout=timeout, verify=self.verify)
 
     def prepare_signed(self, params=None, *, body=None, creds=None, service="sts", region=None, method="POST",
                        headers=None, when=None, query=None):
@@ -715,7 +725,7 @@ class OpenSTSServer:
             url += "?" + query
         hdrs = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"} if method == "POST" else {}
         hdrs.update(headers or {})
-        return requests.request(method, url, data=body, headers=hdrs, timeout=timeout)
+        return requests.request(method, url, data=body, headers=hdrs, timeout=timeout, verify=self.verify)
 
     # ---- the opensts binary's other subcommands -----------------------------------------
 

@@ -25,6 +25,7 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import importlib
 import json
 import os
 import secrets
@@ -133,6 +134,10 @@ class Cluster:
         self.root = Creds(random_akid(), random_secret())
         self.account_id = random_account_id()
         self.nodes: list[OpenSTSServer] = []
+        # Threads that started nodes stay alive until teardown: the harness sets
+        # PR_SET_PDEATHSIG, which kills a child when the *thread* that forked it exits.
+        self.release = threading.Event()
+        self.keepers: list[threading.Thread] = []
 
     def node(self, name: str, *, start: bool = True, database_url: str | None = None,
              configured_root: bool = True) -> OpenSTSServer:
@@ -155,6 +160,27 @@ class Cluster:
             except HarnessError as e:
                 pytest.fail(str(e), pytrace=False)
         return srv
+
+    def start_at_once(self, nodes: list[OpenSTSServer]) -> list[str]:
+        """Start `nodes` concurrently; returns the start errors."""
+        errors: list[str] = []
+        started = threading.Barrier(len(nodes) + 1)
+
+        def run(n: OpenSTSServer):
+            try:
+                n.start()
+            except HarnessError as e:
+                errors.append(f"{n.name}: {e}")
+            finally:
+                started.wait()
+            self.release.wait()
+
+        for n in nodes:
+            t = threading.Thread(target=run, args=(n,), daemon=True)
+            self.keepers.append(t)
+            t.start()
+        started.wait(timeout=180)
+        return errors
 
     def opensts(self, *args: str) -> subprocess.CompletedProcess:
         """Run an `opensts` command against the shared database (with the master key)."""
@@ -184,6 +210,9 @@ def cluster(request, tmp_path_factory, opensts_bin_path, pg_base_url):
                 n.stop(timeout=10)
             except Exception:  # noqa: BLE001
                 n.kill()
+        c.release.set()
+        for t in c.keepers:
+            t.join(timeout=10)
         db.drop()
 
 
@@ -231,6 +260,13 @@ def b32decode(text: str) -> bytes:
     return base64.b32decode(text + "=" * (-len(text) % 8))
 
 
+def assert_one_key_per_ring(cluster: "Cluster") -> None:
+    rings = dict(line.split("|") for line in cluster.sql(
+        "SELECT purpose, count(*) FROM keyring GROUP BY purpose ORDER BY purpose").splitlines())
+    assert {"session-token", "auth-message"} <= rings.keys(), rings
+    assert all(n == "1" for n in rings.values()), f"keys per ring: {rings}"
+
+
 def gci_arn(node: OpenSTSServer, creds: Creds) -> str:
     return node.sts(creds).get_caller_identity()["Arn"]
 
@@ -273,11 +309,13 @@ def test_credentials_from_one_node_work_on_the_other(cluster):
     names = [u["UserName"] for u in b.aws("iam", "list-users", "--path-prefix", "/multi/")["Users"]]
     assert names == [name]
     # ...and every node holds the same single key per ring
-    assert cluster.sql("SELECT purpose || ':' || count(*) FROM keyring GROUP BY purpose ORDER BY purpose") \
-        .splitlines() == ["auth-message:1", "session-token:1"]
+    assert_one_key_per_ring(cluster)
 
 
 def test_role_created_on_a_is_assumable_through_b_and_policy_changes_on_b_deny_on_a(cluster):
+    """The timed writes go through boto3 (it returns as soon as the node answered; the aws CLI
+    takes most of a second to exit), so "within one second" is measured from the moment the
+    write was acknowledged. The other steps use the aws CLI."""
     a, b = cluster.node("A"), cluster.node("B")
     acct = cluster.account_id
     user = a.make_user(name=unique("assumer"))
@@ -286,12 +324,13 @@ def test_role_created_on_a_is_assumable_through_b_and_policy_changes_on_b_deny_o
           "--policy-document", policy("Allow", ["sts:AssumeRole", "iam:ListUsers"]))
     role = unique("role")
     role_arn = f"arn:aws:iam::{acct}:role/{role}"
+    time.sleep(0.5)  # both nodes have processed the writes above
 
     # B has the role's absence cached before it is created (the hard case for coherence).
     sts_b = b.sts(user.creds)
-    assert err_code(sts_b.assume_role, RoleArn=role_arn, RoleSessionName="s") == "AccessDenied"
+    assert err_code(sts_b.assume_role, RoleArn=role_arn, RoleSessionName="s0") == "AccessDenied"
 
-    a.aws("iam", "create-role", "--role-name", role, "--assume-role-policy-document", trust_for(user.arn))
+    a.iam().create_role(RoleName=role, AssumeRolePolicyDocument=trust_for(user.arn))
 
     def assumed_on_b():
         try:
@@ -301,35 +340,46 @@ def test_role_created_on_a_is_assumable_through_b_and_policy_changes_on_b_deny_o
             return None
 
     _, took = within(COHERENCE_SECS, assumed_on_b, "role created on A assumable through B")
-    # and with the aws CLI through B
-    out = b.aws("sts", "assume-role", "--role-arn", role_arn, "--role-session-name", "cli", creds=user.creds)
-    assert out["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{acct}:assumed-role/{role}/cli"
-    session = Creds.from_sts(out["Credentials"])
 
-    # The role session may list users through a role policy set on B; used on A.
+    # The same with the aws CLI: create-role on A, assume-role through B.
+    role2 = unique("clirole")
+    role2_arn = f"arn:aws:iam::{acct}:role/{role2}"
+    assert b.aws_error("sts", "assume-role", "--role-arn", role2_arn, "--role-session-name", "cli",
+                       creds=user.creds, code="AccessDenied")
+    a.aws("iam", "create-role", "--role-name", role2, "--assume-role-policy-document", trust_for(user.arn))
+    out = within(COHERENCE_SECS, lambda: b.aws("sts", "assume-role", "--role-arn", role2_arn,
+                                               "--role-session-name", "cli", creds=user.creds),
+                 "role created on A (aws CLI) assumable through B (aws CLI)")[0]
+    assert out["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{acct}:assumed-role/{role2}/cli"
+    session = Creds.from_sts(b.aws("sts", "assume-role", "--role-arn", role_arn, "--role-session-name", "cli",
+                                   creds=user.creds)["Credentials"])
+
+    # The role session may list users through a role policy set on B (aws CLI); used on A.
     b.aws("iam", "put-role-policy", "--role-name", role, "--policy-name", "list",
           "--policy-document", policy("Allow", "iam:ListUsers"))
     iam_a_session = a.iam(session)
     within(COHERENCE_SECS, lambda: err_code(iam_a_session.list_users) is None, "role policy put on B allowed on A")
 
     # A has everything cached and allowed; then B changes the policies.
+    time.sleep(0.5)
     iam_a_user, sts_a_user = a.iam(user.creds), a.sts(user.creds)
     assert err_code(iam_a_user.list_users) is None
     assert err_code(sts_a_user.assume_role, RoleArn=role_arn, RoleSessionName="s2") is None
     assert err_code(iam_a_session.list_users) is None
 
-    b.aws("iam", "put-user-policy", "--user-name", user.name, "--policy-name", "deny",
-          "--policy-document", policy("Deny", ["sts:AssumeRole", "iam:ListUsers"]))
-    _, took_user = within(COHERENCE_SECS, lambda: err_code(iam_a_user.list_users) == "AccessDenied",
-                          "user policy put on B denies on A")
-    assert err_code(sts_a_user.assume_role, RoleArn=role_arn, RoleSessionName="s3") == "AccessDenied"
+    b.iam().put_user_policy(UserName=user.name, PolicyName="deny",
+                            PolicyDocument=policy("Deny", ["sts:AssumeRole", "iam:ListUsers"]))
+    _, took_user = within(COHERENCE_SECS, lambda: err_code(sts_a_user.assume_role, RoleArn=role_arn,
+                                                           RoleSessionName="s3") == "AccessDenied",
+                          "user policy put on B denies AssumeRole on A")
+    assert err_code(iam_a_user.list_users) == "AccessDenied"
     r = a.aws_error("sts", "assume-role", "--role-arn", role_arn, "--role-session-name", "cli2",
                     creds=user.creds, code="AccessDenied")
     assert "not authorized to perform: sts:AssumeRole" in r.error_message
 
-    b.aws("iam", "delete-role-policy", "--role-name", role, "--policy-name", "list")
+    b.iam().delete_role_policy(RoleName=role, PolicyName="list")
     _, took_role = within(COHERENCE_SECS, lambda: err_code(iam_a_session.list_users) == "AccessDenied",
-                          "role policy deleted on B denies on A")
+                          "role policy deleted on B denies the role session on A")
     print(f"coherence: create-role {took:.3f}s, user policy {took_user:.3f}s, role policy {took_role:.3f}s")
 
 
@@ -351,7 +401,7 @@ def test_opensts_commands_against_the_database_reach_running_nodes(cluster):
     a.iam().create_role(RoleName=role, AssumeRolePolicyDocument=trust_for(user.arn))
     a.iam().put_role_policy(RoleName=role, PolicyName="l", PolicyDocument=policy("Allow", "iam:ListUsers"))
     session = Creds.from_sts(a.sts(user.creds).assume_role(
-        RoleArn=f"arn:aws:iam::{cluster.account_id}:role/{role}", RoleSessionName="s")["Credentials"])
+        RoleArn=f"arn:aws:iam::{cluster.account_id}:role/{role}", RoleSessionName="s0")["Credentials"])
     clients = [n.iam(session) for n in (a, b)]
     for c in clients:
         within(COHERENCE_SECS, lambda c=c: err_code(c.list_users) is None, "role session allowed")
@@ -400,6 +450,25 @@ def test_mfa_code_used_on_a_is_refused_on_b(cluster, tmp_path):
     assert b.aws("sts", "get-caller-identity", creds=mfa_session)["Arn"] == user.arn
 
 
+def test_saml_assertion_used_on_a_is_refused_on_b(cluster):
+    # The IdP simulation of test_saml.py (imported here so that only this test depends on it).
+    saml = importlib.import_module("test_saml")
+    cluster.account_id = saml.ACCOUNT  # its role and provider ARNs name this account
+    a, b = cluster.node("A"), cluster.node("B")
+    idp = saml.Idp()
+    a.aws("iam", "create-saml-provider", "--saml-metadata-document", idp.metadata(), "--name", saml.PROVIDER_NAME)
+    a.aws("iam", "create-role", "--role-name", saml.ROLE_NAME, "--assume-role-policy-document",
+          saml.trust_policy())
+    assertion = saml.signed_response(idp)
+    first = saml.assume_cli(a, assertion)
+    assert first.returncode == 0, first.describe()
+    second = saml.assume_cli(b, assertion)
+    assert second.error_code == "InvalidIdentityToken", second.describe()
+    assert "already been used" in second.error_message
+    # a fresh assertion works through B
+    assert saml.assume_cli(b, saml.signed_response(idp)).returncode == 0
+
+
 # --------------------------------------------------------------------------------------
 # losing a node
 # --------------------------------------------------------------------------------------
@@ -435,11 +504,12 @@ def test_killing_one_node_fails_only_requests_to_it(cluster):
     for t in threads:
         t.start()
     time.sleep(1.0)
+    kill_at.append(time.monotonic())
     a.kill()  # SIGKILL: no draining
     kill_at.append(time.monotonic())
     for t in threads:
         t.join(timeout=30)
-    killed = kill_at[0]
+    killing, killed = kill_at  # requests to A that overlap [killing, killed] were in flight
 
     on_b = [r for r in results if r[0] == "B"]
     on_a = [r for r in results if r[0] == "A"]
@@ -448,7 +518,7 @@ def test_killing_one_node_fails_only_requests_to_it(cluster):
     assert not bad_b, f"node B failed {len(bad_b)} of {len(on_b)} requests: {bad_b[:5]}"
     assert sum(1 for r in on_b if r[1] > killed) >= 5, "node B stopped answering after A was killed"
     # A: fine before the kill; only connection errors (never an HTTP error) from then on
-    assert all(r[3] == 200 for r in on_a if r[2] < killed), [r for r in on_a if r[2] < killed and r[3] != 200]
+    assert all(r[3] == 200 for r in on_a if r[2] < killing), [r for r in on_a if r[2] < killing and r[3] != 200]
     assert all(r[3] in (200,) or isinstance(r[3], str) for r in on_a), [r for r in on_a if r[3] != 200][:5]
     assert all(isinstance(r[3], str) for r in on_a if r[1] > killed + 0.2), "A answered after it was killed?"
     assert any(isinstance(r[3], str) for r in on_a), "no request to A failed — was it killed during the run?"
@@ -469,19 +539,7 @@ def test_three_nodes_starting_at_once_make_one_account_and_one_key_per_ring(clus
     placeholder = Creds("placeholder", "placeholder")
     for n in nodes:  # the harness insists on knowing root credentials; we find them below
         n.root, n.account_id = placeholder, "000000000000"
-    errors: list[str] = []
-
-    def start(n):
-        try:
-            n.start()
-        except HarnessError as e:
-            errors.append(f"{n.name}: {e}")
-
-    threads = [threading.Thread(target=start, args=(n,)) for n in nodes]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    errors = cluster.start_at_once(nodes)
     assert not errors, "\n".join(errors)
 
     printed = []
@@ -498,8 +556,7 @@ def test_three_nodes_starting_at_once_make_one_account_and_one_key_per_ring(clus
     assert cluster.sql("SELECT id FROM accounts") == account
     assert cluster.sql("SELECT value FROM settings WHERE name = 'default_account_id'") == account
     assert cluster.sql("SELECT count(*) FROM access_keys") == "1"
-    assert cluster.sql("SELECT purpose || ':' || count(*) FROM keyring GROUP BY purpose ORDER BY purpose") \
-        .splitlines() == ["auth-message:1", "session-token:1"]
+    assert_one_key_per_ring(cluster)
     # one migration history, applied once
     assert cluster.sql("SELECT count(*) FROM _sqlx_migrations") == cluster.sql(
         "SELECT count(DISTINCT version) FROM _sqlx_migrations")
@@ -601,14 +658,17 @@ def test_database_outage_serves_cache_refuses_writes_and_recovers(cluster):
         b = cluster.node("B")  # direct: keeps working, and changes the database meanwhile
         warm = a.make_user(name=unique("warm"))
         cold = a.make_user(name=unique("cold"))  # never used on A before the outage
-        assert gci_arn(a, warm.creds) == warm.arn
-        assert gci_arn(a, a.root).endswith(":root")
-        session = a.session_for(warm.creds)
-        # a role the warm user assumes once before the outage (caches role, user and policies)
         role = unique("r")
         role_arn = f"arn:aws:iam::{cluster.account_id}:role/{role}"
         a.iam().put_user_policy(UserName=warm.name, PolicyName="p", PolicyDocument=policy("Allow", "sts:AssumeRole"))
         a.iam().create_role(RoleName=role, AssumeRolePolicyDocument=trust_for(warm.arn))
+        # Every write drops the account's cache on every node (within one poll): warm up after
+        # the last write has been seen.
+        time.sleep(0.6)
+        assert gci_arn(a, warm.creds) == warm.arn
+        assert gci_arn(a, a.root).endswith(":root")
+        session = a.session_for(warm.creds)
+        # the role assumed once before the outage (caches role, user and their policies)
         assert err_code(a.sts(warm.creds).assume_role, RoleArn=role_arn, RoleSessionName="before") is None
         assert requests.get(a.endpoint + "/readyz", timeout=10).status_code == 200
 

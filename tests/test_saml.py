@@ -33,7 +33,6 @@ from harness import (
     Creds,
     OpenSTSServer,
     assert_client_error,
-    assert_error,
     parse_expiration,
     parse_xml,
     utcnow,
@@ -654,3 +653,15 @@ def test_no_name_id_format_omits_subject_type(saml, idp):
     assert r.returncode == 0, r.describe()
     assert "SubjectType" not in r.json, r.json
     assert r.json["Subject"] == NAME_ID
+
+
+def test_session_duration_attribute_does_not_shorten_api_sessions(saml, idp):
+    """As in AWS: SessionDuration is for console sessions; the API uses DurationSeconds (default 3600)."""
+    attrs = default_attributes() + [(ATTR + "SessionDuration", ["900"])]
+    before = utcnow()
+    r = assume_cli(saml, signed_response(idp, attributes=attrs))
+    assert r.returncode == 0, r.describe()
+    exp = parse_expiration(r.json["Credentials"]["Expiration"])
+    assert before + dt.timedelta(seconds=3595) <= exp <= utcnow() + dt.timedelta(seconds=3605)
+    bad = default_attributes() + [(ATTR + "SessionDuration", ["60"])]
+    refused(saml, signed_response(idp, attributes=bad), "InvalidIdentityToken", "SessionDuration")

@@ -20,12 +20,11 @@ import hmac
 import http.server
 import ipaddress
 import json
-import os
+import re
 import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -257,8 +256,11 @@ def trust_policy(issuer: OidcIssuer, actions=("sts:AssumeRoleWithWebIdentity",),
 
 
 def register(srv: OpenSTSServer, issuer: OidcIssuer, client_ids=(CLIENT_ID, OTHER_CLIENT_ID)) -> str:
-    out = srv.aws("iam", "create-open-id-connect-provider", "--url", issuer.url,
-                  "--client-id-list", *client_ids)
+    r = srv.aws_run("iam", "create-open-id-connect-provider", "--url", issuer.url, "--client-id-list", *client_ids)
+    assert r.returncode == 0, (
+        "CreateOpenIDConnectProvider must accept the loopback test issuer's URL with an explicit port "
+        f"({issuer.url}):\n{r.describe()}")
+    out = r.json
     assert out["OpenIDConnectProviderArn"] == issuer.provider_arn(), out
     return out["OpenIDConnectProviderArn"]
 
@@ -367,7 +369,8 @@ def test_documented_cli_command(oidc, issuer):
 
 
 def test_boto3_credential_chain_from_token_file(oidc, issuer, tmp_path):
-    """boto3 finds AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE by itself; no keys anywhere."""
+    """boto3 finds AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE by itself (plus AWS_ENDPOINT_URL and the
+    region); no access keys in the environment or in (empty) config files."""
     srv = oidc
     token_file = tmp_path / "token"
     token_file.write_text(issuer.token(sub="system:serviceaccount:prod:worker"))
@@ -376,7 +379,6 @@ def test_boto3_credential_chain_from_token_file(oidc, issuer, tmp_path):
     env.update({
         "AWS_ROLE_ARN": ROLE_ARN,
         "AWS_WEB_IDENTITY_TOKEN_FILE": str(token_file),
-        "AWS_ROLE_SESSION_NAME": "worker",
         "AWS_ENDPOINT_URL": srv.endpoint,
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_CONFIG_FILE": str(tmp_path / "empty"),
@@ -397,9 +399,11 @@ def test_boto3_credential_chain_from_token_file(oidc, issuer, tmp_path):
     out = json.loads(cp.stdout)
     assert out["method"] == "assume-role-with-web-identity", out
     assert ASIA_RE.match(out["key"]), out
-    assert out["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/{ROLE_NAME}/worker"
+    # botocore names the session itself when AWS_ROLE_SESSION_NAME is not set
+    m = re.fullmatch(rf"arn:aws:sts::{ACCOUNT}:assumed-role/{ROLE_NAME}/(botocore-session-\d+)", out["Arn"])
+    assert m, out
     assert out["Account"] == ACCOUNT
-    assert out["UserId"] == f"{srv.role_id}:worker"
+    assert out["UserId"] == f"{srv.role_id}:{m.group(1)}"
 
 
 def test_boto3_and_signed_request(oidc, issuer):
@@ -682,7 +686,7 @@ def test_issuer_ca_must_be_trusted(server_factory, issuer):
     register(srv, issuer)
     make_role(srv, ROLE_NAME, trust_policy(issuer))
     r = assume_cli(srv, issuer.token())
-    assert r.returncode != 0 and r.error_code in ("IDPCommunicationError", "InvalidIdentityToken"), r.describe()
+    assert r.error_code == "IDPCommunicationError", r.describe()
 
 
 def test_ca_file_flag(server_factory, issuer, ca):

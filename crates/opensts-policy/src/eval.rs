@@ -600,7 +600,10 @@ mod tests {
         let st = &m["matchedStatements"]["items"][0];
         assert_eq!(st["statementId"], "VisualEditor0");
         assert_eq!(st["effect"], "DENY");
-        assert_eq!(st["principals"]["items"][0]["value"], "AROA123456789EXAMPLE");
+        assert_eq!(
+            st["principals"]["items"][0]["value"],
+            "AROA123456789EXAMPLE"
+        );
         assert_eq!(st["actions"]["items"][0]["value"], "ec2:RunInstances");
         assert_eq!(st["resources"]["items"][0]["value"], "*");
         assert_eq!(st["principalGroups"]["items"].as_array().unwrap().len(), 0);

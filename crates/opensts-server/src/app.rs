@@ -551,12 +551,12 @@ impl Application {
     }
 }
 
+/// TLS, the audit log and the rate limiters, as [`build_ops`] makes them.
+type OpsParts = (Option<Arc<TlsReloader>>, Option<AuditLog>, Throttle);
+
 /// The operational pieces of [`crate::config::OpsConfig`]: TLS (a bad certificate fails the
 /// start), the audit log, the rate limiters.
-fn build_ops(
-    config: &Config,
-    metrics: &Arc<Metrics>,
-) -> Result<(Option<Arc<TlsReloader>>, Option<AuditLog>, Throttle), StartError> {
+fn build_ops(config: &Config, metrics: &Arc<Metrics>) -> Result<OpsParts, StartError> {
     let ops = &config.ops;
     for (name, rate) in [
         ("--rate-per-account", ops.rate_per_account),
@@ -740,7 +740,14 @@ async fn reload_keyring(state: &AppState) -> bool {
         (SESSION_TOKEN_PURPOSE, &state.session_ring),
         (AUTH_MESSAGE_PURPOSE, &state.message_ring),
     ] {
-        match load_keyring(state.store.as_ref(), &state.master_key, purpose, state.now()).await {
+        match load_keyring(
+            state.store.as_ref(),
+            &state.master_key,
+            purpose,
+            state.now(),
+        )
+        .await
+        {
             Ok(ring) => {
                 if let Ok(mut r) = slot.write() {
                     *r = Arc::new(ring);

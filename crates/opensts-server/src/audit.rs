@@ -589,7 +589,12 @@ fn caller_identity(caller: &Caller) -> Value {
 /// The identity of an unsigned federation call, from its answer (CloudTrail's `SAMLUser` /
 /// `WebIdentityUser`).
 fn federated_identity(action: &str, response: &Value) -> Value {
-    let field = |name: &str| response.get(name).and_then(Value::as_str).map(str::to_string);
+    let field = |name: &str| {
+        response
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
     match action {
         "AssumeRoleWithSAML" => {
             let mut ui = Map::new();
@@ -654,15 +659,12 @@ pub fn event(rec: &CallRecord<'_>) -> Value {
             Value::Object(ui)
         }
     };
-    let recipient = rec
-        .caller
-        .map(|c| c.account_id().to_string())
-        .or_else(|| {
-            rec.params
-                .and_then(|p| p.get("RoleArn"))
-                .and_then(account_of_arn)
-                .map(str::to_string)
-        });
+    let recipient = rec.caller.map(|c| c.account_id().to_string()).or_else(|| {
+        rec.params
+            .and_then(|p| p.get("RoleArn"))
+            .and_then(account_of_arn)
+            .map(str::to_string)
+    });
     let user_agent: String = rec.user_agent.chars().take(MAX_USER_AGENT_CHARS).collect();
     let mut user_agent = Value::String(user_agent);
 
@@ -818,9 +820,9 @@ impl AuditLog {
             Err(poisoned) => poisoned.into_inner(),
         };
         let len = line.len() as u64;
-        let needs_rotation = guard
-            .as_ref()
-            .is_some_and(|(_, size)| self.max_bytes > 0 && *size > 0 && size + len > self.max_bytes);
+        let needs_rotation = guard.as_ref().is_some_and(|(_, size)| {
+            self.max_bytes > 0 && *size > 0 && size + len > self.max_bytes
+        });
         if needs_rotation {
             *guard = None;
             self.rotate(path)?;
@@ -917,7 +919,10 @@ mod tests {
             ("DurationSeconds", "900"),
             ("SerialNumber", "arn:aws:iam::111122223333:mfa/m"),
             ("TokenCode", "123456"),
-            ("PolicyArns.member.1.arn", "arn:aws:iam::aws:policy/ReadOnlyAccess"),
+            (
+                "PolicyArns.member.1.arn",
+                "arn:aws:iam::aws:policy/ReadOnlyAccess",
+            ),
             ("Tags.member.1.Key", "team"),
             ("Tags.member.1.Value", "blue"),
             ("Tags.member.2.Key", "env"),
@@ -952,12 +957,21 @@ mod tests {
         assert!(!v.to_string().contains("eyJ"));
         let p = params(&[
             ("RoleArn", "arn:aws:iam::111122223333:role/saml"),
-            ("PrincipalArn", "arn:aws:iam::111122223333:saml-provider/idp"),
-            ("SAMLAssertion", "PHNhbWxwOlJlc3BvbnNlPjwvc2FtbHA6UmVzcG9uc2U+"),
+            (
+                "PrincipalArn",
+                "arn:aws:iam::111122223333:saml-provider/idp",
+            ),
+            (
+                "SAMLAssertion",
+                "PHNhbWxwOlJlc3BvbnNlPjwvc2FtbHA6UmVzcG9uc2U+",
+            ),
         ]);
         let (v, _) = request_parameters(Api::Sts, "AssumeRoleWithSAML", &p);
         assert!(!v.to_string().contains("PHNhbWxw"));
-        assert_eq!(v["principalArn"], "arn:aws:iam::111122223333:saml-provider/idp");
+        assert_eq!(
+            v["principalArn"],
+            "arn:aws:iam::111122223333:saml-provider/idp"
+        );
         // IAM: MFA codes and passwords are withheld, identifiers kept.
         let p = params(&[
             ("UserName", "alice"),
@@ -996,7 +1010,9 @@ mod tests {
         // CreateAccessKey and virtual MFA seeds.
         let (v, _) = response_elements(
             "CreateAccessKey",
-            Some("<AccessKey><UserName>a</UserName><AccessKeyId>AKIAX</AccessKeyId><Status>Active</Status><SecretAccessKey>s3cr3t-s3cr3t</SecretAccessKey></AccessKey>"),
+            Some(
+                "<AccessKey><UserName>a</UserName><AccessKeyId>AKIAX</AccessKeyId><Status>Active</Status><SecretAccessKey>s3cr3t-s3cr3t</SecretAccessKey></AccessKey>",
+            ),
         );
         assert_eq!(
             v,
@@ -1004,7 +1020,9 @@ mod tests {
         );
         let (v, _) = response_elements(
             "CreateVirtualMFADevice",
-            Some("<VirtualMFADevice><SerialNumber>arn:aws:iam::1:mfa/m</SerialNumber><Base32StringSeed>JBSWY3DPEHPK3PXP</Base32StringSeed><QRCodePNG>iVBORw0KGgo=</QRCodePNG></VirtualMFADevice>"),
+            Some(
+                "<VirtualMFADevice><SerialNumber>arn:aws:iam::1:mfa/m</SerialNumber><Base32StringSeed>JBSWY3DPEHPK3PXP</Base32StringSeed><QRCodePNG>iVBORw0KGgo=</QRCodePNG></VirtualMFADevice>",
+            ),
         );
         assert_eq!(
             v,
@@ -1016,7 +1034,9 @@ mod tests {
     fn response_lists_entities_and_read_only() {
         let (v, _) = response_elements(
             "CreateUser",
-            Some("<User><Path>/</Path><UserName>a&amp;b</UserName><Tags><member><Key>k</Key><Value>v</Value></member></Tags></User>"),
+            Some(
+                "<User><Path>/</Path><UserName>a&amp;b</UserName><Tags><member><Key>k</Key><Value>v</Value></member></Tags></User>",
+            ),
         );
         assert_eq!(
             v,
@@ -1024,10 +1044,8 @@ mod tests {
         );
         let (v, _) = response_elements("ListUsers", Some("<Users></Users>"));
         assert_eq!(v, Value::Null);
-        let (v, withheld) = response_elements(
-            "GetCallerIdentity",
-            Some("<Arn>arn:aws:iam::1:root</Arn>"),
-        );
+        let (v, withheld) =
+            response_elements("GetCallerIdentity", Some("<Arn>arn:aws:iam::1:root</Arn>"));
         assert_eq!(v, Value::Null);
         assert!(withheld.is_empty());
         assert!(is_read_only("GetCallerIdentity"));
@@ -1090,7 +1108,10 @@ mod tests {
         assert_eq!(ev["recipientAccountId"], ACCT);
         let ui = &ev["userIdentity"];
         assert_eq!(ui["type"], "AssumedRole");
-        assert_eq!(ui["arn"], "arn:aws:sts::111122223333:assumed-role/deploy/build-42");
+        assert_eq!(
+            ui["arn"],
+            "arn:aws:sts::111122223333:assumed-role/deploy/build-42"
+        );
         assert_eq!(ui["principalId"], "AROAEXAMPLEEXAMPLE123:build-42");
         assert_eq!(ui["accessKeyId"], "ASIAEXAMPLEEXAMPLE00");
         let issuer = &ui["sessionContext"]["sessionIssuer"];
@@ -1184,7 +1205,11 @@ mod tests {
         {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-            assert_eq!(mode & 0o077, 0, "audit log must not be group/world readable");
+            assert_eq!(
+                mode & 0o077,
+                0,
+                "audit log must not be group/world readable"
+            );
         }
         // Reopen after an external move starts a new file.
         std::fs::rename(&path, dir.path().join("moved")).unwrap();

@@ -51,6 +51,9 @@ pub const ACTION: &str = "opensts:AuthorizeRequest";
 pub const KEY_SIGNING_SERVICE: &str = "opensts:SigningService";
 /// Condition key of `opensts:AuthorizeRequest`: the action the resource server asks about.
 pub const KEY_AUTHORIZED_ACTION: &str = "opensts:AuthorizedAction";
+/// Condition key of `opensts:AuthorizeRequest`: the account of the client whose signature
+/// verified (absent when it did not).
+pub const KEY_CLIENT_ACCOUNT: &str = "opensts:ClientAccount";
 
 const MAX_HEADERS: usize = 200;
 const MAX_CONTEXT_KEYS: usize = 100;
@@ -199,7 +202,17 @@ pub async fn handle(
     let _inflight = state.metrics.inflight();
     let request_id = uuid::Uuid::new_v4().to_string();
     let conn = conn.map(|Extension(c)| c).unwrap_or_default();
-    let result = run(&state, peer, &conn, &method, &uri, &headers, body, &request_id).await;
+    let result = run(
+        &state,
+        peer,
+        &conn,
+        &method,
+        &uri,
+        &headers,
+        body,
+        &request_id,
+    )
+    .await;
     let code = match &result {
         Ok(_) => "OK",
         Err(e) => e.code,
@@ -308,7 +321,9 @@ async fn run(
         return Err(throttling_error());
     }
     let req: AuthorizeRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::validation(format!("The request body is not a valid authorize request: {e}"))
+        ApiError::validation(format!(
+            "The request body is not a valid authorize request: {e}"
+        ))
     })?;
     let checked = validate(&req)?;
 
@@ -325,22 +340,39 @@ async fn run(
             .unwrap_or(""),
         secure_transport: conn.tls.is_some(),
     };
+    // 2. The client's signature (its account is a condition key of the resource server's
+    // permission, so it is verified first; nothing about it is answered before step 3).
+    let verified = verify_client(state, &req, &checked, now).await;
+    if let Err(e) = &verified
+        && e.status.is_server_error()
+    {
+        return Err(e.clone());
+    }
+
+    // 3. May the resource server ask?
     let service = req.service.clone();
     let asked = req.action.clone();
+    let client_account = verified
+        .as_ref()
+        .ok()
+        .map(|(c, _)| c.account_id().to_string());
     authz::authorize(&server_cx, &server, ACTION, "*", |c| {
-        c.with_key(KEY_SIGNING_SERVICE, service)
-            .with_key(KEY_AUTHORIZED_ACTION, asked)
+        let c = c
+            .with_key(KEY_SIGNING_SERVICE, service)
+            .with_key(KEY_AUTHORIZED_ACTION, asked);
+        match client_account {
+            Some(a) => c.with_key(KEY_CLIENT_ACCOUNT, a),
+            None => c,
+        }
     })
     .await?;
 
-    // 2. The client's request.
     let mut answer = Answer {
         request_id: request_id.to_string(),
         ..Answer::default()
     };
-    let (client, region) = match verify_client(state, &req, &checked, now).await {
+    let (client, region) = match verified {
         Ok(c) => c,
-        Err(e) if e.status.is_server_error() => return Err(e),
         Err(e) => {
             tracing::debug!(code = e.code, request_id, service = %req.service, "client request refused");
             answer.error = Some(ErrorOut {
@@ -365,7 +397,7 @@ async fn run(
     });
     answer.session_expiration = client.session().map(|s| timestamp(s.exp));
 
-    // 3. The client's policies.
+    // 4. The client's policies.
     if matches!(principal, Principal::Root { .. }) {
         answer.allowed = true;
         return Ok(answer);
@@ -380,7 +412,8 @@ async fn run(
         secure_transport: req.secure_transport.unwrap_or(false),
     };
     let policies = authz::principal_policies(state, &client).await?;
-    let mut ctx = authz::request_context(&client_cx, &client, &policies, &req.action, &req.resource);
+    let mut ctx =
+        authz::request_context(&client_cx, &client, &policies, &req.action, &req.resource);
     if checked.source_ip.is_none() {
         // The resource server did not say where the client is: no aws:SourceIp at all
         // (the resource server's own address would be wrong).
@@ -469,9 +502,7 @@ fn validate(req: &AuthorizeRequest) -> ApiResult<Checked> {
         )));
     }
     if req.context.len() > MAX_CONTEXT_KEYS {
-        return Err(invalid(format!(
-            "at most {MAX_CONTEXT_KEYS} context keys"
-        )));
+        return Err(invalid(format!("at most {MAX_CONTEXT_KEYS} context keys")));
     }
     for (k, v) in &req.context {
         let lower = k.to_ascii_lowercase();
@@ -512,7 +543,10 @@ fn validate(req: &AuthorizeRequest) -> ApiResult<Checked> {
     let r = &req.request;
     if r.method.is_empty()
         || r.method.len() > 32
-        || !r.method.bytes().all(|c| c.is_ascii_alphabetic() || c == b'-')
+        || !r
+            .method
+            .bytes()
+            .all(|c| c.is_ascii_alphabetic() || c == b'-')
     {
         return Err(invalid("request.method must be an HTTP method"));
     }
@@ -617,7 +651,12 @@ fn add_context(mut ctx: RequestContext, keys: &BTreeMap<String, ContextValue>) -
 
 /// The decision sealed for `account`, small enough for DecodeAuthorizationMessage (the
 /// request's condition keys are dropped when the whole record would be too long).
-fn seal(state: &AppState, account: &str, mut decision: serde_json::Value, now: i64) -> Option<String> {
+fn seal(
+    state: &AppState,
+    account: &str,
+    mut decision: serde_json::Value,
+    now: i64,
+) -> Option<String> {
     use opensts_core::authmsg::{MAX_ENCODED_LEN, seal_message};
     let ring = state.message_ring();
     let sealed = seal_message(&ring, account, decision.clone(), now).ok()?;
@@ -628,4 +667,148 @@ fn seal(state: &AppState, account: &str, mut decision: serde_json::Value, now: i
         *c = serde_json::Value::Array(Vec::new());
     }
     seal_message(&ring, account, decision, now).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    fn req(v: serde_json::Value) -> AuthorizeRequest {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn base() -> serde_json::Value {
+        serde_json::json!({
+            "request": {"method": "GET", "path": "/objects/a", "query": "x=1",
+                        "headers": [["host", "svc"], ["x-multi", "1"], ["x-multi", "2"]]},
+            "service": "example", "action": "example:GetObject",
+            "resource": "arn:aws:example:::objects/a",
+        })
+    }
+
+    fn err(v: serde_json::Value) -> String {
+        match validate(&req(v)) {
+            Ok(_) => panic!("accepted"),
+            Err(e) => {
+                assert_eq!(e.code, "ValidationError");
+                e.message
+            }
+        }
+    }
+
+    #[test]
+    fn accepts_a_plain_question() {
+        let c = validate(&req(base())).unwrap();
+        assert_eq!(c.headers.get_all("x-multi").iter().count(), 2);
+        assert!(matches!(c.payload, Payload::Body));
+        assert!(c.body.is_none());
+        assert!(!c.s3_uri);
+        assert!(c.source_ip.is_none());
+    }
+
+    #[test]
+    fn body_forms() {
+        let mut v = base();
+        v["request"]["body_sha256"] = serde_json::json!("AB".repeat(32));
+        assert!(matches!(
+            validate(&req(v.clone())).unwrap().payload,
+            Payload::Sha256(_)
+        ));
+        v["request"]["body_sha256"] = serde_json::json!("UNSIGNED-PAYLOAD");
+        assert!(matches!(
+            validate(&req(v.clone())).unwrap().payload,
+            Payload::Unverified
+        ));
+        v["request"]["body_sha256"] = serde_json::json!("abc");
+        assert!(err(v.clone()).contains("body_sha256"));
+        v["request"]["body_base64"] = serde_json::json!("aGk=");
+        assert!(err(v.clone()).contains("not both"));
+        v["request"].as_object_mut().unwrap().remove("body_sha256");
+        assert_eq!(validate(&req(v.clone())).unwrap().body.unwrap(), b"hi");
+        v["request"]["body_base64"] = serde_json::json!("!!");
+        assert!(err(v).contains("base64"));
+    }
+
+    #[test]
+    fn uri_rules_follow_the_service() {
+        let mut v = base();
+        v["service"] = serde_json::json!("s3");
+        assert!(validate(&req(v.clone())).unwrap().s3_uri);
+        v["uri_rules"] = serde_json::json!("default");
+        assert!(!validate(&req(v.clone())).unwrap().s3_uri);
+        v["service"] = serde_json::json!("example");
+        v["uri_rules"] = serde_json::json!("s3");
+        assert!(validate(&req(v.clone())).unwrap().s3_uri);
+        v["uri_rules"] = serde_json::json!("other");
+        err(v);
+    }
+
+    #[test]
+    fn refuses_bad_fields() {
+        for (field, value) in [
+            ("service", serde_json::json!("opensts")),
+            ("service", serde_json::json!("S3")),
+            ("service", serde_json::json!("")),
+            ("action", serde_json::json!("GetObject")),
+            ("action", serde_json::json!("s3:Get*")),
+            ("action", serde_json::json!("s3:a:b")),
+            ("resource", serde_json::json!("")),
+            ("resource", serde_json::json!("arn:\n")),
+            ("source_ip", serde_json::json!("localhost")),
+        ] {
+            let mut v = base();
+            v[field] = value.clone();
+            err(v);
+        }
+        for (field, value) in [
+            ("method", serde_json::json!("GET /")),
+            ("path", serde_json::json!("objects")),
+            ("path", serde_json::json!("/a b")),
+            ("query", serde_json::json!("a=\n")),
+            ("headers", serde_json::json!([["bad name", "x"]])),
+            ("headers", serde_json::json!([["x", "a\nb"]])),
+        ] {
+            let mut v = base();
+            v["request"][field] = value.clone();
+            err(v);
+        }
+    }
+
+    #[test]
+    fn derived_context_keys_are_reserved() {
+        for key in [
+            "aws:PrincipalArn",
+            "AWS:PRINCIPALTAG/x",
+            "aws:userid",
+            "aws:SourceIp",
+            "aws:SecureTransport",
+            "aws:MultiFactorAuthAge",
+            "aws:CurrentTime",
+            "aws:RequestedRegion",
+            "opensts:ClientAccount",
+        ] {
+            let mut v = base();
+            v["context"] = serde_json::json!({ key: "x" });
+            assert!(err(v).contains("cannot be set"), "{key}");
+        }
+        let mut v = base();
+        v["context"] = serde_json::json!({
+            "s3:prefix": ["a/", "b/"], "aws:ResourceTag/team": "blue", "aws:Referer": "x",
+        });
+        validate(&req(v.clone())).unwrap();
+        let ctx = add_context(RequestContext::new("s3:ListBucket", "*"), &req(v).context);
+        assert_eq!(ctx.keys.get("s3:prefix").unwrap(), ["a/", "b/"]);
+        assert_eq!(ctx.keys.get_single("aws:resourcetag/team"), Some("blue"));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let mut v = base();
+        v["surprise"] = serde_json::json!(1);
+        assert!(serde_json::from_value::<AuthorizeRequest>(v).is_err());
+        let mut v = base();
+        v["request"]["body"] = serde_json::json!("x");
+        assert!(serde_json::from_value::<AuthorizeRequest>(v).is_err());
+    }
 }

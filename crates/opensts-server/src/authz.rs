@@ -104,14 +104,25 @@ pub fn request_context(
 
 /// Parse a policy, memoised by (kind, text): the same document is parsed once per process.
 pub fn parse_cached(state: &AppState, doc: &str, kind: PolicyKind) -> Option<Arc<Policy>> {
-    let key = format!("{kind:?}\u{0}{doc}");
+    parse_cached_with(state, doc, kind, false)
+}
+
+/// [`parse_cached`]; `unlimited` skips the size limit (AWS managed documents such as
+/// ReadOnlyAccess are far larger than customer policies may be).
+fn parse_cached_with(
+    state: &AppState,
+    doc: &str,
+    kind: PolicyKind,
+    unlimited: bool,
+) -> Option<Arc<Policy>> {
+    let key = format!("{kind:?}\u{0}{unlimited}\u{0}{doc}");
     if let Some(p) = state.cache.policy(&key) {
         return Some(p);
     }
     // Session policies were size-checked when the session was issued (AssumeRole's inline
     // policy is bounded by the packed budget, not by a character limit).
     let options = opensts_policy::ParseOptions {
-        size_limit: if kind == PolicyKind::Session {
+        size_limit: if unlimited || kind == PolicyKind::Session {
             opensts_policy::SizeLimit::Unlimited
         } else {
             opensts_policy::SizeLimit::Default
@@ -159,8 +170,9 @@ async fn add_managed(
     kind: PolicyKind,
 ) -> ApiResult<()> {
     for arn in arns {
+        let aws = crate::iam::aws_managed::is_aws_managed_arn(arn);
         if let Some(doc) = managed_policy_document(state, arn).await?
-            && let Some(p) = parse_cached(state, &doc, kind)
+            && let Some(p) = parse_cached_with(state, &doc, kind, aws)
         {
             out.push(LabelledPolicy {
                 id: arn.clone(),
@@ -191,8 +203,9 @@ fn add_inline<'a>(
 async fn boundary(state: &AppState, arn: Option<&String>) -> ApiResult<Option<LabelledPolicy>> {
     let Some(arn) = arn else { return Ok(None) };
     // A boundary that cannot be resolved any more allows nothing.
+    let aws = crate::iam::aws_managed::is_aws_managed_arn(arn);
     let policy = match managed_policy_document(state, arn).await? {
-        Some(doc) => parse_cached(state, &doc, PolicyKind::Boundary),
+        Some(doc) => parse_cached_with(state, &doc, PolicyKind::Boundary, aws),
         None => None,
     };
     let policy = match policy {
@@ -480,7 +493,12 @@ pub async fn authorize(
         return Ok(());
     }
     let policies = principal_policies(cx.state, caller).await?;
-    let ctx = extra(request_context(cx, caller, &policies, action, resource));
+    let mut ctx = request_context(cx, caller, &policies, action, resource);
+    if crate::iam::aws_managed::is_aws_managed_arn(resource) {
+        // AWS managed policies belong to no account; reading them is an in-account request.
+        ctx = ctx.with_resource_account(caller.account_id().to_string());
+    }
+    let ctx = extra(ctx);
     let mut refs = Vec::new();
     let mut srefs = Vec::new();
     let d = evaluate_for(&policies, None, &ctx, &mut refs, &mut srefs);

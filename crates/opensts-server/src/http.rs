@@ -171,17 +171,23 @@ async fn api(
     let conn = conn.map(|Extension(c)| c).unwrap_or_default();
     let ops = &state.config.ops;
     let body_timeout = Duration::from_secs(ops.body_read_timeout_secs.max(1));
-    let read = tokio::time::timeout(
-        body_timeout,
-        axum::body::to_bytes(body, ops.max_body_bytes),
-    )
-    .await;
+    let read =
+        tokio::time::timeout(body_timeout, axum::body::to_bytes(body, ops.max_body_bytes)).await;
     let outcome = match read {
         Ok(Ok(bytes)) => handle(&state, peer, &conn, &method, &uri, &headers, bytes).await,
         Ok(Err(_)) => Outcome::error(ApiError::payload_too_large(ops.max_body_bytes)),
         Err(_) => Outcome::error(request_timeout()),
     };
-    record(&state, &outcome, started, &request_id, peer, &conn, &uri, &headers);
+    record(
+        &state,
+        &outcome,
+        started,
+        &request_id,
+        peer,
+        &conn,
+        &uri,
+        &headers,
+    );
     let (status, xml) = match &outcome.result {
         Ok(result) => {
             let action = outcome.action.unwrap_or_default();

@@ -271,7 +271,9 @@ mod tests {
                 removed: vec![],
             }
         );
-        let ring2 = load_keyring(store.as_ref(), &master, p, T0 + 10).await.unwrap();
+        let ring2 = load_keyring(store.as_ref(), &master, p, T0 + 10)
+            .await
+            .unwrap();
         assert_eq!(ring2.current_id(), 2);
         assert!(ring2.is_retired(1));
         // The old session still opens; new tokens use key 2.
@@ -284,14 +286,24 @@ mod tests {
         assert_eq!(sess.len(), 2);
         assert_eq!((sess[0].id, sess[0].state), (1, "retired"));
         assert_eq!((sess[1].id, sess[1].state), (2, "current"));
-        assert_eq!(sess[0].retired.as_deref(), Some(timestamp(T0 + 10).as_str()));
+        assert_eq!(
+            sess[0].retired.as_deref(),
+            Some(timestamp(T0 + 10).as_str())
+        );
 
         // Not before the longest session it could have sealed has expired (+ grace).
         let due = removable_at(p, T0 + 10);
         assert_eq!(due, T0 + 10 + 129_600 + 900);
         assert!(prune(store.as_ref(), p, due - 1).await.unwrap().is_empty());
         let listed = list(store.as_ref(), due).await.unwrap();
-        assert_eq!(listed.iter().find(|k| k.id == 1 && k.purpose == p).unwrap().state, "expired");
+        assert_eq!(
+            listed
+                .iter()
+                .find(|k| k.id == 1 && k.purpose == p)
+                .unwrap()
+                .state,
+            "expired"
+        );
         assert_eq!(prune(store.as_ref(), p, due).await.unwrap(), vec![1]);
         let ring3 = load_keyring(store.as_ref(), &master, p, due).await.unwrap();
         assert_eq!(ring3.ids().collect::<Vec<_>>(), vec![2]);
@@ -300,7 +312,9 @@ mod tests {
         // A second rotation also prunes what is due.
         let r = rotate(store.as_ref(), &master, p, due).await.unwrap();
         assert_eq!((r.new_key_id, r.retired.clone()), (3, vec![2]));
-        let r = rotate(store.as_ref(), &master, p, removable_at(p, due)).await.unwrap();
+        let r = rotate(store.as_ref(), &master, p, removable_at(p, due))
+            .await
+            .unwrap();
         assert_eq!((r.new_key_id, r.retired, r.removed), (4, vec![3], vec![2]));
     }
 
@@ -311,23 +325,42 @@ mod tests {
         let p = AUTH_MESSAGE_PURPOSE;
         rotate(store.as_ref(), &master, p, T0).await.unwrap();
         assert_eq!(removable_at(p, T0), T0 + 86_400 + 900);
-        assert_eq!(prune(store.as_ref(), p, T0 + 86_400 + 900).await.unwrap(), vec![1]);
+        assert_eq!(
+            prune(store.as_ref(), p, T0 + 86_400 + 900).await.unwrap(),
+            vec![1]
+        );
     }
 
     #[tokio::test]
     async fn rotation_refuses_a_different_master_key() {
         let (_dir, store) = store().await;
         let master = MasterKey::generate();
-        load_keyring(store.as_ref(), &master, SESSION_TOKEN_PURPOSE, T0).await.unwrap();
+        load_keyring(store.as_ref(), &master, SESSION_TOKEN_PURPOSE, T0)
+            .await
+            .unwrap();
         let other = MasterKey::generate();
-        assert!(rotate(store.as_ref(), &other, SESSION_TOKEN_PURPOSE, T0).await.is_err());
-        assert_eq!(store.keyring_list(SESSION_TOKEN_PURPOSE).await.unwrap().len(), 1);
+        assert!(
+            rotate(store.as_ref(), &other, SESSION_TOKEN_PURPOSE, T0)
+                .await
+                .is_err()
+        );
+        assert_eq!(
+            store
+                .keyring_list(SESSION_TOKEN_PURPOSE)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]
     fn purpose_argument() {
         assert_eq!(purposes("all").unwrap(), PURPOSES.to_vec());
-        assert_eq!(purposes("auth-message").unwrap(), vec![AUTH_MESSAGE_PURPOSE]);
+        assert_eq!(
+            purposes("auth-message").unwrap(),
+            vec![AUTH_MESSAGE_PURPOSE]
+        );
         assert_eq!(
             purposes("jwks").unwrap(),
             crate::oidc_issuer::JWKS_PURPOSES.to_vec()

@@ -253,7 +253,10 @@ impl Metrics {
                 "opensts_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}"
             );
             let sum = h.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-            let _ = writeln!(out, "opensts_request_duration_seconds_sum{{{labels}}} {sum}");
+            let _ = writeln!(
+                out,
+                "opensts_request_duration_seconds_sum{{{labels}}} {sum}"
+            );
             let _ = writeln!(
                 out,
                 "opensts_request_duration_seconds_count{{{labels}}} {count}"
@@ -435,7 +438,9 @@ pub fn note_rejection(reason: &'static str) {
 }
 
 /// Run `f` with a rejection-reason slot; returns its output and the reason noted, if any.
-pub async fn with_rejection_scope<F: std::future::Future>(f: F) -> (F::Output, Option<&'static str>) {
+pub async fn with_rejection_scope<F: std::future::Future>(
+    f: F,
+) -> (F::Output, Option<&'static str>) {
     REJECTION
         .scope(Cell::new(None), async move {
             let out = f.await;

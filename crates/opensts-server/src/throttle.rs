@@ -50,7 +50,8 @@ pub struct RateLimiter<K> {
 impl<K: Hash + Eq + Clone> RateLimiter<K> {
     /// `None` when `rate` is zero or negative (unlimited). A zero burst is taken as 1.
     pub fn new(rate: f64, burst: u32) -> Option<RateLimiter<K>> {
-        if !(rate > 0.0) || !rate.is_finite() {
+        // NaN, infinities, zero and negative rates all mean "no limit".
+        if rate.is_nan() || rate <= 0.0 || !rate.is_finite() {
             return None;
         }
         Some(RateLimiter {

@@ -47,7 +47,11 @@ pub(crate) fn payload_for_verify<'a>(
     location: AuthLocation,
     req: &Request<'a>,
 ) -> Result<(PayloadHash<'a>, bool), SigV4Error> {
-    payload_for_known(location, req.headers, KnownPayload::Sha256(sha256_hex(req.body)))
+    payload_for_known(
+        location,
+        req.headers,
+        KnownPayload::Sha256(sha256_hex(req.body)),
+    )
 }
 
 /// [`payload_for_verify`] when only the body's hash (or nothing) is known. With
@@ -58,7 +62,8 @@ pub(crate) fn payload_for_known<'a>(
     headers: &'a HeaderMap,
     known: KnownPayload,
 ) -> Result<(PayloadHash<'a>, bool), SigV4Error> {
-    let empty = matches!(known, KnownPayload::Sha256(h) if h[..] == *EMPTY_PAYLOAD_SHA256.as_bytes());
+    let empty =
+        matches!(known, KnownPayload::Sha256(h) if h[..] == *EMPTY_PAYLOAD_SHA256.as_bytes());
     let mut values = headers.get_all("x-amz-content-sha256").iter();
     let Some(v) = values.next() else {
         return Ok(match known {

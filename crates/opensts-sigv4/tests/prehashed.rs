@@ -146,7 +146,11 @@ fn botocore_s3_presigned_get_and_its_expiry() {
     assert!(check_scope(&p, "s3", T + 3600).is_err());
     let e = check_scope_presigned(&p, "s3", T + 3601).unwrap_err();
     assert_eq!(e.code, ErrorCode::SignatureDoesNotMatch);
-    assert!(e.message.starts_with("Request has expired"), "{}", e.message);
+    assert!(
+        e.message.starts_with("Request has expired"),
+        "{}",
+        e.message
+    );
     // From the future: the usual 15 minutes of skew.
     check_scope_presigned(&p, "s3", T - 900).unwrap();
     let e = check_scope_presigned(&p, "s3", T - 901).unwrap_err();

@@ -128,7 +128,11 @@ mod tests {
             .arg(Arg::new("config").long("config").global(true))
             .subcommand(
                 Command::new("serve")
-                    .arg(Arg::new("listen").long("listen").default_value("127.0.0.1:8080"))
+                    .arg(
+                        Arg::new("listen")
+                            .long("listen")
+                            .default_value("127.0.0.1:8080"),
+                    )
                     .arg(Arg::new("region").long("region").default_value("us-east-1"))
                     .arg(
                         Arg::new("rate_per_account")
@@ -173,7 +177,11 @@ mod tests {
         .unwrap();
         assert_eq!(serve_value(&m, "region"), "eu-west-1", "flag > file");
         assert_eq!(serve_value(&m, "listen"), "0.0.0.0:9000", "file > default");
-        assert_eq!(serve_value(&m, "data_dir"), "/var/lib/opensts", "snake_case key");
+        assert_eq!(
+            serve_value(&m, "data_dir"),
+            "/var/lib/opensts",
+            "snake_case key"
+        );
         let s = m.subcommand_matches("serve").unwrap();
         assert_eq!(s.get_one::<f64>("rate_per_account"), Some(&5.0));
         assert!(s.get_flag("print_config"));

@@ -61,7 +61,7 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Run the STS and IAM endpoint.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage accounts.
     #[command(subcommand)]
     Account(AccountCommand),
@@ -517,7 +517,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => serve(args, cli.log_format).await,
+            Command::Serve(args) => serve(*args, cli.log_format).await,
             Command::Account(AccountCommand::Create {
                 account_id,
                 name,

@@ -40,8 +40,15 @@ async fn start_nodes_at_once(stores: Vec<Arc<dyn Store>>) -> Vec<Application> {
 async fn assert_one_of_everything(store: &dyn Store, apps: &[Application]) {
     let accounts = store.list_accounts().await.unwrap();
     assert_eq!(accounts.len(), 1, "{accounts:?}");
-    let generated: Vec<_> = apps.iter().filter_map(|a| a.generated_root.clone()).collect();
-    assert_eq!(generated.len(), 1, "exactly one node creates (and prints) the root key");
+    let generated: Vec<_> = apps
+        .iter()
+        .filter_map(|a| a.generated_root.clone())
+        .collect();
+    assert_eq!(
+        generated.len(),
+        1,
+        "exactly one node creates (and prints) the root key"
+    );
     assert_eq!(generated[0].account_id, accounts[0].id);
     for app in apps {
         assert_eq!(app.state().default_account_id, accounts[0].id);
@@ -57,7 +64,10 @@ async fn assert_one_of_everything(store: &dyn Store, apps: &[Application]) {
 #[tokio::test]
 async fn three_nodes_starting_at_once_on_sqlite_make_one_account() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("shared.db").display());
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("shared.db").display()
+    );
     let mut stores = Vec::new();
     for _ in 0..3 {
         let s = opensts_store::open_store(&url).await.unwrap();
@@ -96,7 +106,10 @@ async fn three_nodes_starting_at_once_on_postgres_make_one_account() {
 #[tokio::test]
 async fn an_interrupted_first_start_does_not_block_the_next_one() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("opensts.db").display());
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("opensts.db").display()
+    );
     let store = opensts_store::open_store(&url).await.unwrap();
     store.migrate().await.unwrap();
     // A node claimed the bootstrap at START and died before creating anything.
@@ -123,7 +136,10 @@ async fn an_interrupted_first_start_does_not_block_the_next_one() {
 #[tokio::test]
 async fn an_interrupted_first_start_with_a_configured_account_is_adopted() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("opensts.db").display());
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("opensts.db").display()
+    );
     let store = opensts_store::open_store(&url).await.unwrap();
     store.migrate().await.unwrap();
     let master = opensts_core::crypto::MasterKey::from_encoded(MASTER_KEY).unwrap();

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod authorize_api;
 mod helpers;
 mod sessions;
 mod store_conformance;

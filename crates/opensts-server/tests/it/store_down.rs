@@ -297,7 +297,10 @@ impl Node {
             .await;
         assert_eq!(r.status, 200, "{}", r.body);
         let r = self
-            .iam(&self.root, &format!("Action=CreateAccessKey&UserName={name}"))
+            .iam(
+                &self.root,
+                &format!("Action=CreateAccessKey&UserName={name}"),
+            )
             .await;
         assert_eq!(r.status, 200, "{}", r.body);
         Creds {
@@ -313,7 +316,10 @@ fn assert_service_unavailable(r: &Resp, what: &str) {
     assert!(r.body.starts_with("<ErrorResponse"), "{what}: {}", r.body);
     assert_eq!(r.code().as_deref(), Some("ServiceUnavailable"), "{what}");
     assert_eq!(r.field("Type").as_deref(), Some("Receiver"), "{what}");
-    assert!(r.field("RequestId").is_some_and(|id| !id.is_empty()), "{what}");
+    assert!(
+        r.field("RequestId").is_some_and(|id| !id.is_empty()),
+        "{what}"
+    );
     // No store detail leaks to the client.
     assert!(!r.body.contains("simulated outage"), "{what}: {}", r.body);
 }
@@ -357,9 +363,7 @@ async fn store_outage_serves_cached_reads_and_refuses_the_rest_with_503() {
     // Needs the store: a clean 503, never InvalidClientTokenId for a key that exists.
     let r = node.sts(&bob, "Action=GetCallerIdentity").await;
     assert_service_unavailable(&r, "uncached key");
-    let r = node
-        .iam(&root, "Action=CreateUser&UserName=carol")
-        .await;
+    let r = node.iam(&root, "Action=CreateUser&UserName=carol").await;
     assert_service_unavailable(&r, "CreateUser");
     let r = node.iam(&root, "Action=ListUsers").await;
     assert_service_unavailable(&r, "ListUsers");
@@ -389,7 +393,10 @@ async fn changes_made_during_an_outage_of_one_node_are_applied_when_it_reconnect
     let node = Node::start().await;
     let root = node.root_creds();
     let alice = node.user_with_key("alice").await;
-    assert_eq!(node.sts(&alice, "Action=GetCallerIdentity").await.status, 200);
+    assert_eq!(
+        node.sts(&alice, "Action=GetCallerIdentity").await.status,
+        200
+    );
 
     node.store.set_down(true);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -407,7 +414,10 @@ async fn changes_made_during_an_outage_of_one_node_are_applied_when_it_reconnect
         .await
         .unwrap();
     // During the partition this node still has the old state.
-    assert_eq!(node.sts(&alice, "Action=GetCallerIdentity").await.status, 200);
+    assert_eq!(
+        node.sts(&alice, "Action=GetCallerIdentity").await.status,
+        200
+    );
 
     node.store.set_down(false);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
@@ -423,7 +433,10 @@ async fn changes_made_during_an_outage_of_one_node_are_applied_when_it_reconnect
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(node.sts(&root, "Action=GetCallerIdentity").await.status, 200);
+    assert_eq!(
+        node.sts(&root, "Action=GetCallerIdentity").await.status,
+        200
+    );
 }
 
 impl Node {
@@ -472,7 +485,11 @@ async fn a_token_sealed_with_a_just_rotated_key_verifies_on_a_node_that_has_not_
     let new_session = session_creds(&r);
 
     let r = y.sts(&new_session, "Action=GetCallerIdentity").await;
-    assert_eq!(r.status, 200, "token of the new key on the node that had not polled: {}", r.body);
+    assert_eq!(
+        r.status, 200,
+        "token of the new key on the node that had not polled: {}",
+        r.body
+    );
     let r = y.sts(&old_session, "Action=GetCallerIdentity").await;
     assert_eq!(r.status, 200, "retired key still opens: {}", r.body);
     // Y now seals with key 2 as well; X opens it.
@@ -482,7 +499,10 @@ async fn a_token_sealed_with_a_just_rotated_key_verifies_on_a_node_that_has_not_
 
     // A token naming a key nobody has is still refused (and the reload is rate-limited).
     let mut forged = new_session;
-    forged.token = Some(forged_token_with_key_id(forged.token.as_deref().unwrap(), 77));
+    forged.token = Some(forged_token_with_key_id(
+        forged.token.as_deref().unwrap(),
+        77,
+    ));
     for _ in 0..3 {
         let r = y.sts(&forged, "Action=GetCallerIdentity").await;
         assert_eq!(r.status, 403, "{}", r.body);

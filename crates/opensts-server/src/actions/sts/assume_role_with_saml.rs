@@ -43,7 +43,9 @@ fn saml_message(e: &SamlError) -> String {
     let why = match e {
         SamlError::InvalidBase64 => "SAMLAssertion is not valid base64",
         SamlError::Dtd => "a DTD or entity declaration is not allowed",
-        SamlError::LimitExceeded(_) => "the document exceeds the XML size, depth or attribute limits",
+        SamlError::LimitExceeded(_) => {
+            "the document exceeds the XML size, depth or attribute limits"
+        }
         SamlError::Malformed(_) => {
             "the document is not a well-formed SAML 2.0 Response (not UTF-8, not XML, or a required element or attribute is missing)"
         }
@@ -51,16 +53,22 @@ fn saml_message(e: &SamlError) -> String {
             "the structure is refused (more than one Assertion, duplicate IDs, or a Signature that does not sign exactly its parent element)"
         }
         SamlError::MixedContent(_) => "an identity field contains a comment or markup",
-        SamlError::StatusNotSuccess(_) => "the identity provider reported that authentication failed",
+        SamlError::StatusNotSuccess(_) => {
+            "the identity provider reported that authentication failed"
+        }
         SamlError::EncryptedAssertionUnsupported => "use an unencrypted, signed assertion",
-        SamlError::Unsigned => "the response is not signed (neither the Response nor its Assertion carries a signature)",
+        SamlError::Unsigned => {
+            "the response is not signed (neither the Response nor its Assertion carries a signature)"
+        }
         SamlError::UntrustedKey => {
             "the signing certificate is not one of the trusted certificates in the SAML provider's metadata"
         }
         SamlError::SignatureInvalid => {
             "the signature does not verify with the trusted certificates in the SAML provider's metadata"
         }
-        SamlError::DigestMismatch => "the signed content was modified after signing (digest mismatch)",
+        SamlError::DigestMismatch => {
+            "the signed content was modified after signing (digest mismatch)"
+        }
         SamlError::UnsupportedAlgorithm(_) => {
             "only RSA-SHA256/384/512 and ECDSA-SHA256/384 with exclusive C14N are accepted"
         }
@@ -91,7 +99,8 @@ pub async fn handle(cx: &ActionCtx<'_>, p: &Params) -> ApiResult<Reply> {
     let principal_arn = v.string(p, "PrincipalArn", true, 20, 2048, Some(CharRule::ArnChars));
     let assertion = v.string(p, "SAMLAssertion", true, 4, MAX_ASSERTION_CHARS, None);
     v.into_result()?;
-    let (Some(role_arn), Some(principal_arn), Some(assertion)) = (role_arn, principal_arn, assertion)
+    let (Some(role_arn), Some(principal_arn), Some(assertion)) =
+        (role_arn, principal_arn, assertion)
     else {
         return Err(ApiError::internal());
     };
@@ -109,8 +118,13 @@ pub async fn handle(cx: &ActionCtx<'_>, p: &Params) -> ApiResult<Reply> {
             "{principal_arn} is not a SAML provider ARN"
         )));
     };
-    let role_account = crate::actions::sts::assume_role::parse_role_arn(role_arn).map(|r| r.0);
-    if role_account.as_deref() != Some(account.as_str()) {
+    let Some((role_account, _, _)) = crate::actions::sts::assume_role::parse_role_arn(role_arn)
+    else {
+        return Err(ApiError::validation(format!(
+            "{role_arn} is invalid: RoleArn must be an IAM role ARN"
+        )));
+    };
+    if role_account != account {
         return Err(invalid_token(
             "The SAML provider must be in the same account as the role",
         ));
@@ -127,6 +141,18 @@ pub async fn handle(cx: &ActionCtx<'_>, p: &Params) -> ApiResult<Reply> {
             )));
         }
     };
+    // Names are case-insensitive in the store; the ARN must name the provider exactly (it is
+    // compared with the assertion's Role attribute and goes into NameQualifier).
+    if doc.arn(&account) != principal_arn {
+        return Err(invalid_token(format!(
+            "No SAML provider found in your account for {principal_arn}"
+        )));
+    }
+    if doc.valid_until.is_some_and(|until| until <= cx.now) {
+        return Err(invalid_token(
+            "The SAML provider's metadata has expired (validUntil has passed); update it with UpdateSAMLProvider",
+        ));
+    }
     let metadata = doc.idp_metadata().map_err(|e| saml_error(&e))?;
     let opts = VerifyOptions::new(&metadata);
     let verified =
@@ -164,7 +190,6 @@ pub async fn handle(cx: &ActionCtx<'_>, p: &Params) -> ApiResult<Reply> {
             transitive_tag_keys: attrs.transitive_tag_keys.clone(),
             source_identity: attrs.source_identity.clone(),
             not_after: verified.session_not_on_or_after,
-            provider_duration: attrs.session_duration.map(i64::from),
             kind: SessionKind::Saml,
             origin: "SAML assertion",
             one_time: Some(one_time),
@@ -183,4 +208,72 @@ pub async fn handle(cx: &ActionCtx<'_>, p: &Params) -> ApiResult<Reply> {
         .elem("NameQualifier", &qualifier);
     x.opt("SourceIdentity", session.source_identity.as_deref());
     Ok(Some(x.into_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_map_to_sts_codes_and_say_which_check_failed() {
+        let cases: &[(SamlError, &str, &str)] = &[
+            (SamlError::Unsigned, "InvalidIdentityToken", "not signed"),
+            (
+                SamlError::UntrustedKey,
+                "InvalidIdentityToken",
+                "trusted certificates",
+            ),
+            (
+                SamlError::SignatureInvalid,
+                "InvalidIdentityToken",
+                "does not verify",
+            ),
+            (
+                SamlError::DigestMismatch,
+                "InvalidIdentityToken",
+                "digest mismatch",
+            ),
+            (SamlError::InvalidBase64, "InvalidIdentityToken", "base64"),
+            (SamlError::Dtd, "InvalidIdentityToken", "DTD"),
+            (
+                SamlError::Structure("x".into()),
+                "InvalidIdentityToken",
+                "more than one Assertion",
+            ),
+            (SamlError::Expired, "ExpiredTokenException", "NotOnOrAfter"),
+            (
+                SamlError::IssuedTooLongAgo,
+                "ExpiredTokenException",
+                "5 minutes",
+            ),
+            (SamlError::WrongAudience, "InvalidIdentityToken", "audience"),
+            (
+                SamlError::WrongRecipient,
+                "InvalidIdentityToken",
+                "Recipient",
+            ),
+            (SamlError::WrongIssuer, "InvalidIdentityToken", "entityID"),
+            (
+                SamlError::StatusNotSuccess("x".into()),
+                "IDPRejectedClaim",
+                "authentication failed",
+            ),
+            (
+                SamlError::MissingAttribute("RoleSessionName"),
+                "InvalidIdentityToken",
+                "RoleSessionName",
+            ),
+            (
+                SamlError::NoSigningCertificate,
+                "ValidationError",
+                "signing certificate",
+            ),
+        ];
+        for (e, code, part) in cases {
+            let api = saml_error(e);
+            assert_eq!(api.code, *code, "{e:?}");
+            assert_eq!(api.status, http::StatusCode::BAD_REQUEST, "{e:?}");
+            assert!(api.message.contains(part), "{e:?}: {}", api.message);
+        }
+    }
 }

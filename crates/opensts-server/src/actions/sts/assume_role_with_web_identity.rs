@@ -26,7 +26,8 @@ fn oidc_error(e: &OidcError) -> ApiError {
         tracing::error!(detail = ?e.detail(), "OIDC verification failed on our side");
         return ApiError::internal();
     }
-    let status = http::StatusCode::from_u16(e.http_status()).unwrap_or(http::StatusCode::BAD_REQUEST);
+    let status =
+        http::StatusCode::from_u16(e.http_status()).unwrap_or(http::StatusCode::BAD_REQUEST);
     tracing::info!(reason = e.reason_code(), detail = ?e.detail(), "web identity token refused");
     crate::metrics::note_rejection(e.reason_code());
     match e.aws_error_code() {
@@ -129,7 +130,6 @@ pub async fn handle(cx: &ActionCtx<'_>, p: &Params) -> ApiResult<Reply> {
             transitive_tag_keys: transitive,
             source_identity,
             not_after: None,
-            provider_duration: None,
             kind: SessionKind::WebIdentity,
             origin: "web identity token",
             one_time: None,

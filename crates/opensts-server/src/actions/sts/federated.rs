@@ -8,7 +8,9 @@ use opensts_core::token::{SessionClaims, SessionKind};
 use opensts_policy::{PolicyKind, PolicyRef, RequestPrincipal};
 
 use crate::actions::ActionCtx;
-use crate::actions::sts::assume_role::{DEFAULT_DURATION, MAX_DURATION, MIN_DURATION, parse_role_arn};
+use crate::actions::sts::assume_role::{
+    DEFAULT_DURATION, MAX_DURATION, MIN_DURATION, parse_role_arn,
+};
 use crate::actions::sts::session::{SessionParams, parse_session_params};
 use crate::actions::sts::{IssuedCredentials, issue};
 use crate::authz;
@@ -50,10 +52,11 @@ pub struct FederatedRequest<'a> {
     pub tags: Vec<(String, String)>,
     pub transitive_tag_keys: Vec<String>,
     pub source_identity: Option<String>,
-    /// The identity provider's own end of the session (SAML `SessionNotOnOrAfter`).
+    /// The identity provider's own end of the session (SAML `SessionNotOnOrAfter`): the
+    /// session ends at it when it is earlier than `DurationSeconds` says. (The SAML
+    /// `SessionDuration` attribute is for console sessions and, as in AWS, does not shorten
+    /// API credentials; a web identity token's `exp` never does either.)
     pub not_after: Option<i64>,
-    /// A session length the provider asks for (SAML `SessionDuration`): it can only shorten.
-    pub provider_duration: Option<i64>,
     pub kind: SessionKind,
     /// What the tags and source identity came from, for messages ("SAML assertion", …).
     pub origin: &'static str,
@@ -186,9 +189,6 @@ pub async fn assume_federated(
         ));
     }
     let mut expires = cx.now + duration;
-    if let Some(d) = req.provider_duration {
-        expires = expires.min(cx.now + d);
-    }
     if let Some(end) = req.not_after {
         expires = expires.min(end);
     }
@@ -270,4 +270,74 @@ pub async fn assume_federated(
         packed_policy_size: packed,
         source_identity: req.source_identity,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn req(
+        tags: &[(&str, &str)],
+        transitive: &[&str],
+        si: Option<&str>,
+    ) -> FederatedRequest<'static> {
+        FederatedRequest {
+            role_arn: "arn:aws:iam::123456789012:role/R",
+            session_name: "s".into(),
+            action: "sts:AssumeRoleWithSAML",
+            principal: RequestPrincipal::saml("arn:aws:iam::123456789012:saml-provider/P"),
+            provider: "arn:aws:iam::123456789012:saml-provider/P".into(),
+            keys: vec![],
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            transitive_tag_keys: transitive.iter().map(|s| s.to_string()).collect(),
+            source_identity: si.map(str::to_string),
+            not_after: None,
+            kind: SessionKind::Saml,
+            origin: "SAML assertion",
+            one_time: None,
+        }
+    }
+
+    fn refused(r: FederatedRequest<'_>) -> String {
+        let e = check_provider_claims(&r).unwrap_err();
+        assert_eq!(e.code, "InvalidIdentityToken");
+        e.message.clone()
+    }
+
+    #[test]
+    fn good_claims_pass() {
+        check_provider_claims(&req(
+            &[
+                ("Department", "Engineering"),
+                ("cost-center", "12 34:/=+-@_."),
+            ],
+            &["department"],
+            Some("alice@example.org"),
+        ))
+        .unwrap();
+        check_provider_claims(&req(&[("Empty", "")], &[], None)).unwrap();
+    }
+
+    #[test]
+    fn bad_claims_are_refused_naming_the_rule() {
+        assert!(refused(req(&[("a;b", "v")], &[], None)).contains("tag key"));
+        assert!(refused(req(&[("", "v")], &[], None)).contains("tag key"));
+        assert!(refused(req(&[(&"k".repeat(129), "v")], &[], None)).contains("tag key"));
+        assert!(refused(req(&[("aws:x", "v")], &[], None)).contains("aws:"));
+        assert!(refused(req(&[("k", "semi;colon")], &[], None)).contains("value"));
+        assert!(refused(req(&[("k", &"v".repeat(257))], &[], None)).contains("value"));
+        assert!(refused(req(&[("K", "1"), ("k", "2")], &[], None)).contains("more than once"));
+        assert!(refused(req(&[("K", "1")], &["Other"], None)).contains("transitive"));
+        assert!(refused(req(&[], &[], Some("a"))).contains("source identity"));
+        assert!(refused(req(&[], &[], Some("has space"))).contains("source identity"));
+        assert!(refused(req(&[], &[], Some("aws:me"))).contains("source identity"));
+        let many: Vec<(String, String)> = (0..51).map(|i| (format!("k{i}"), "v".into())).collect();
+        let mut r = req(&[], &[], None);
+        r.tags = many;
+        assert!(refused(r).contains("at most 50"));
+    }
 }

@@ -314,8 +314,9 @@ fn invalid_oidc_url() -> ApiError {
 }
 
 /// Check an OIDC provider `Url` as IAM does and return its key (the URL without
-/// `https://`): an `https://` URL with a host name and an optional path; no user info, port,
-/// query or fragment.
+/// `https://`): an `https://` URL with a host name and an optional path; no user info, query
+/// or fragment. Unlike AWS, an explicit port (`https://idp.internal:8443/realms/x`) is
+/// accepted: self-hosted IdPs often listen on one, and the token's `iss` then carries it too.
 pub fn oidc_url_key(url: &str) -> ApiResult<String> {
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(ApiError::validation("Invalid Open ID Connect Provider URL"));
@@ -332,6 +333,19 @@ pub fn oidc_url_key(url: &str) -> ApiResult<String> {
     if host.is_empty() {
         return Err(ApiError::validation("Invalid Open ID Connect Provider URL"));
     }
+    let host = match host.rsplit_once(':') {
+        Some((name, port)) => {
+            let port_ok = !port.is_empty()
+                && port.len() <= 5
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && port.parse::<u32>().is_ok_and(|p| (1..=65535).contains(&p));
+            if !port_ok {
+                return Err(invalid_oidc_url());
+            }
+            name
+        }
+        None => host,
+    };
     let host_ok = host
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
@@ -433,7 +447,13 @@ mod tests {
         assert_eq!(code("https://example.com/a?x=1"), "InvalidInput");
         assert_eq!(code("https://example.com#f"), "InvalidInput");
         assert_eq!(code("https://u:p@example.com"), "InvalidInput");
-        assert_eq!(code("https://example.com:8443"), "InvalidInput");
+        assert_eq!(
+            oidc_url_key("https://example.com:8443/realms/x").unwrap(),
+            "example.com:8443/realms/x"
+        );
+        assert_eq!(code("https://example.com:0"), "InvalidInput");
+        assert_eq!(code("https://example.com:99999"), "InvalidInput");
+        assert_eq!(code("https://example.com:"), "InvalidInput");
         assert_eq!(code("https://exa_mple.com"), "InvalidInput");
         assert_eq!(code("https://example.com/a b"), "InvalidInput");
     }
