@@ -55,6 +55,16 @@ impl Caller {
         matches!(self.principal, Principal::Root { .. })
     }
 
+    /// A caller standing for `principal` with long-term credentials, used only to gather that
+    /// principal's policies for the policy simulator — never to authenticate anything.
+    pub(crate) fn simulated(principal: Principal) -> Caller {
+        Caller {
+            principal,
+            access_key_id: String::new(),
+            credential: Credential::LongTerm,
+        }
+    }
+
     /// Test-only constructor (unit tests of handlers).
     #[cfg(test)]
     pub fn for_tests(principal: Principal, access_key_id: &str, credential: Credential) -> Caller {

@@ -187,7 +187,8 @@ impl SigningKey {
                 let n = b64(pk.modulus().big_endian_without_leading_zero());
                 let e = b64(pk.exponent().big_endian_without_leading_zero());
                 let kid = thumbprint(&format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#));
-                let jwk = json!({"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": n, "e": e});
+                let jwk =
+                    json!({"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": n, "e": e});
                 (Signer::Rsa(kp), kid, jwk)
             }
             SigningAlg::Es384 => {
@@ -261,9 +262,11 @@ pub fn generate_pkcs8(alg: SigningAlg) -> Result<Zeroizing<Vec<u8>>, String> {
             Ok(Zeroizing::new(der.as_ref().to_vec()))
         }
         SigningAlg::Es384 => {
-            let doc =
-                EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &SystemRandom::new())
-                    .map_err(|_| "P-384 key generation failed".to_string())?;
+            let doc = EcdsaKeyPair::generate_pkcs8(
+                &ECDSA_P384_SHA384_FIXED_SIGNING,
+                &SystemRandom::new(),
+            )
+            .map_err(|_| "P-384 key generation failed".to_string())?;
             Ok(Zeroizing::new(doc.as_ref().to_vec()))
         }
     }
@@ -329,7 +332,10 @@ fn open_record(master: &MasterKey, r: &KeyringRecord) -> Result<SigningKey, Star
             ))
         })?;
     SigningKey::from_pkcs8(alg, r.key_id, r.created_at, r.retired_at, &pkcs8).map_err(|e| {
-        StartError::Config(format!("key {} of the {} key ring: {e}", r.key_id, r.purpose))
+        StartError::Config(format!(
+            "key {} of the {} key ring: {e}",
+            r.key_id, r.purpose
+        ))
     })
 }
 
@@ -463,7 +469,10 @@ impl OidcIssuer {
         master: &MasterKey,
         base_url: String,
     ) -> Result<OidcIssuer, StartError> {
-        Ok(OidcIssuer::new(base_url, load_key_set(store, master).await?))
+        Ok(OidcIssuer::new(
+            base_url,
+            load_key_set(store, master).await?,
+        ))
     }
 
     /// The issuer base URL (no trailing `/`).
@@ -548,7 +557,11 @@ impl OidcIssuer {
                 .unwrap_or(0)
                 .saturating_add(1);
             match insert_new_key(store, master, alg, next_id, now).await {
-                Ok(()) => tracing::info!(purpose = alg.purpose(), key_id = next_id, "generated a JWKS signing key"),
+                Ok(()) => tracing::info!(
+                    purpose = alg.purpose(),
+                    key_id = next_id,
+                    "generated a JWKS signing key"
+                ),
                 Err(StartError::Store(StoreError::Conflict { .. })) => {}
                 Err(e) => return Err(e),
             }
@@ -643,7 +656,11 @@ pub async fn outbound_setting(
     account_id: &str,
 ) -> ApiResult<Option<OutboundFederationDoc>> {
     let Some(e) = state
-        .entity(account_id, KIND_ACCOUNT_SETTINGS, OUTBOUND_FEDERATION_SETTING)
+        .entity(
+            account_id,
+            KIND_ACCOUNT_SETTINGS,
+            OUTBOUND_FEDERATION_SETTING,
+        )
         .await?
     else {
         return Ok(None);
@@ -699,10 +716,9 @@ async fn publishes(state: &AppState, account: &str) -> Result<bool, Response> {
     }
     match outbound_setting(state, account).await {
         Ok(s) => Ok(s.is_some()),
-        Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => Err(plain(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store unavailable",
-        )),
+        Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => {
+            Err(plain(StatusCode::SERVICE_UNAVAILABLE, "store unavailable"))
+        }
         Err(_) => Err(plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error")),
     }
 }
@@ -712,7 +728,10 @@ async fn discovery_endpoint(
     Path(account): Path<String>,
 ) -> Response {
     match publishes(&state, &account).await {
-        Ok(true) => json_response(&state.oidc_issuer.discovery(&account), DISCOVERY_MAX_AGE_SECS),
+        Ok(true) => json_response(
+            &state.oidc_issuer.discovery(&account),
+            DISCOVERY_MAX_AGE_SECS,
+        ),
         Ok(false) => plain(StatusCode::NOT_FOUND, "no such issuer"),
         Err(resp) => resp,
     }
@@ -917,7 +936,12 @@ mod tests {
         }
     }
 
-    fn verify(token: &str, issuer: &OidcIssuer, aud: &str, now: i64) -> opensts_oidc::VerifiedToken {
+    fn verify(
+        token: &str,
+        issuer: &OidcIssuer,
+        aud: &str,
+        now: i64,
+    ) -> opensts_oidc::VerifiedToken {
         let jwks = Jwks::from_json(&serde_json::to_vec(&issuer.jwks(now)).unwrap()).unwrap();
         let provider = ProviderConfig::new(issuer.issuer(ACCOUNT), vec![aud.to_string()]);
         opensts_oidc::verify_token(token, &provider, &jwks, now).unwrap()
@@ -932,7 +956,10 @@ mod tests {
             .unwrap();
         assert!(issuer.key_set().keys().is_empty());
         assert_eq!(issuer.jwks(T0), json!({"keys": []}));
-        issuer.ensure_keys(store.as_ref(), &master, T0).await.unwrap();
+        issuer
+            .ensure_keys(store.as_ref(), &master, T0)
+            .await
+            .unwrap();
         let set = issuer.key_set();
         assert_eq!(set.keys().len(), 2);
         for alg in SigningAlg::ALL {
@@ -942,7 +969,11 @@ mod tests {
                 .unwrap();
             assert_eq!(key.key_id, 1);
             assert_eq!(key.kid.len(), 43);
-            let c = claims(&issuer.issuer(ACCOUNT), &["https://api.example.com", "other"], T0);
+            let c = claims(
+                &issuer.issuer(ACCOUNT),
+                &["https://api.example.com", "other"],
+                T0,
+            );
             let token = sign_jwt(&key, &c.to_json()).unwrap();
             let v = verify(&token, &issuer, "other", T0 + 1);
             assert_eq!(v.subject, format!("arn:aws:iam::{ACCOUNT}:role/app"));
@@ -953,10 +984,15 @@ mod tests {
             );
             // The header names the algorithm and the key.
             let header: Value = serde_json::from_slice(
-                &URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap(),
+                &URL_SAFE_NO_PAD
+                    .decode(token.split('.').next().unwrap())
+                    .unwrap(),
             )
             .unwrap();
-            assert_eq!(header, json!({"alg": alg.as_str(), "kid": key.kid, "typ": "JWT"}));
+            assert_eq!(
+                header,
+                json!({"alg": alg.as_str(), "kid": key.kid, "typ": "JWT"})
+            );
         }
         // Keys survive a reload (sealed in the store), with the same kids; a different master
         // key cannot open them.
@@ -983,15 +1019,22 @@ mod tests {
             .current_key(store.as_ref(), &master, SigningAlg::Es384, T0)
             .await
             .unwrap();
-        let old_token = sign_jwt(&old, &claims(&issuer.issuer(ACCOUNT), &["a"], T0).to_json()).unwrap();
+        let old_token =
+            sign_jwt(&old, &claims(&issuer.issuer(ACCOUNT), &["a"], T0).to_json()).unwrap();
 
         let t1 = T0 + 100;
         let reports = rotate_jwks_keys(store.as_ref(), &master, t1).await.unwrap();
         assert_eq!(reports.len(), 2);
-        let es = reports.iter().find(|r| r.purpose == JWKS_ES384_PURPOSE).unwrap();
+        let es = reports
+            .iter()
+            .find(|r| r.purpose == JWKS_ES384_PURPOSE)
+            .unwrap();
         assert_eq!((es.new_key_id, es.retired.clone()), (2, vec![1]));
         // The RS256 ring was empty: rotation creates its first key.
-        let rs = reports.iter().find(|r| r.purpose == JWKS_RS256_PURPOSE).unwrap();
+        let rs = reports
+            .iter()
+            .find(|r| r.purpose == JWKS_RS256_PURPOSE)
+            .unwrap();
         assert_eq!((rs.new_key_id, rs.retired.clone()), (1, vec![]));
 
         issuer.reload(store.as_ref(), &master).await.unwrap();
@@ -1014,7 +1057,10 @@ mod tests {
         // After the longest token plus the grace, the retired key leaves the JWKS and the
         // prune removes it from the store.
         let due = crate::keys::removable_at(JWKS_ES384_PURPOSE, t1);
-        assert_eq!(due, t1 + MAX_TOKEN_DURATION_SECS + crate::keys::RETIRED_KEY_GRACE_SECS);
+        assert_eq!(
+            due,
+            t1 + MAX_TOKEN_DURATION_SECS + crate::keys::RETIRED_KEY_GRACE_SECS
+        );
         assert!(published(due - 1).contains(&old.kid));
         assert!(!published(due).contains(&old.kid));
         assert_eq!(
@@ -1031,8 +1077,14 @@ mod tests {
     #[test]
     fn issuer_urls() {
         let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
-        assert_eq!(issuer_base_url(None, local, false).unwrap(), "http://127.0.0.1:8080");
-        assert_eq!(issuer_base_url(None, local, true).unwrap(), "https://127.0.0.1:8080");
+        assert_eq!(
+            issuer_base_url(None, local, false).unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            issuer_base_url(None, local, true).unwrap(),
+            "https://127.0.0.1:8080"
+        );
         assert_eq!(
             issuer_base_url(Some("https://sts.example.com/"), local, false).unwrap(),
             "https://sts.example.com"
@@ -1041,19 +1093,38 @@ mod tests {
             issuer_base_url(Some("https://example.com/sts"), local, false).unwrap(),
             "https://example.com/sts"
         );
-        for bad in ["sts.example.com", "ftp://x", "https://", "https://u@x", "https://x?a", "https://x/a b"] {
+        for bad in [
+            "sts.example.com",
+            "ftp://x",
+            "https://",
+            "https://u@x",
+            "https://x?a",
+            "https://x/a b",
+        ] {
             assert!(issuer_base_url(Some(bad), local, false).is_err(), "{bad}");
         }
         let issuer = OidcIssuer::new("https://sts.example.com".into(), KeySet::default());
-        assert_eq!(issuer.issuer(ACCOUNT), "https://sts.example.com/accounts/111122223333");
+        assert_eq!(
+            issuer.issuer(ACCOUNT),
+            "https://sts.example.com/accounts/111122223333"
+        );
         assert_eq!(
             issuer.account_of_issuer("https://sts.example.com/accounts/111122223333"),
             Some(ACCOUNT)
         );
-        assert_eq!(issuer.account_of_issuer("https://sts.example.com/accounts/1111"), None);
-        assert_eq!(issuer.account_of_issuer("https://other.example.com/accounts/111122223333"), None);
+        assert_eq!(
+            issuer.account_of_issuer("https://sts.example.com/accounts/1111"),
+            None
+        );
+        assert_eq!(
+            issuer.account_of_issuer("https://other.example.com/accounts/111122223333"),
+            None
+        );
         let d = issuer.discovery(ACCOUNT);
-        assert_eq!(d["issuer"], json!("https://sts.example.com/accounts/111122223333"));
+        assert_eq!(
+            d["issuer"],
+            json!("https://sts.example.com/accounts/111122223333")
+        );
         assert_eq!(
             d["jwks_uri"],
             json!("https://sts.example.com/accounts/111122223333/.well-known/jwks.json")

@@ -189,13 +189,17 @@ async fn token_verifies_from_served_jwks_across_rotation_until_the_key_is_remove
     let jwks = app.jwks().await;
     assert_eq!(jwks.len(), 4);
     assert!(jwks.contains_kid(&old_kid));
-    let new_kid = verify_token(&new, &provider(), &jwks, now).unwrap().key_id.unwrap();
+    let new_kid = verify_token(&new, &provider(), &jwks, now)
+        .unwrap()
+        .key_id
+        .unwrap();
     assert_ne!(new_kid, old_kid);
     // Signed before the rotation, still verifies.
     verify_token(&old, &provider(), &jwks, now + 10).unwrap();
 
     // Once every token the retired key can have signed has expired, it is unpublished…
-    let due = opensts_server::keys::removable_at(opensts_server::oidc_issuer::JWKS_RS256_PURPOSE, now);
+    let due =
+        opensts_server::keys::removable_at(opensts_server::oidc_issuer::JWKS_RS256_PURPOSE, now);
     app.clock.set(due - 1);
     assert!(app.jwks().await.contains_kid(&old_kid));
     app.clock.set(due);
@@ -205,8 +209,13 @@ async fn token_verifies_from_served_jwks_across_rotation_until_the_key_is_remove
     assert_eq!(jwks.len(), 2);
     // …and the prune removes it from the store (the server reloads).
     opensts_server::keys::prune_all(state.store.as_ref(), due).await;
-    let listed = opensts_server::keys::list(state.store.as_ref(), due).await.unwrap();
-    let jw: Vec<_> = listed.iter().filter(|k| k.purpose.starts_with("jwks-")).collect();
+    let listed = opensts_server::keys::list(state.store.as_ref(), due)
+        .await
+        .unwrap();
+    let jw: Vec<_> = listed
+        .iter()
+        .filter(|k| k.purpose.starts_with("jwks-"))
+        .collect();
     assert_eq!(jw.len(), 2, "{jw:?}");
     assert!(jw.iter().all(|k| k.state == "current"));
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;

@@ -128,7 +128,10 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
     // Credential types that may not call it at all.
     let session = caller.session();
     if let Some(s) = session
-        && matches!(s.kind, SessionKind::FederationToken | SessionKind::SessionToken)
+        && matches!(
+            s.kind,
+            SessionKind::FederationToken | SessionKind::SessionToken
+        )
     {
         let from = match s.kind {
             SessionKind::FederationToken => "GetFederationToken",

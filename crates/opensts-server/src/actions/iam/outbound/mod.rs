@@ -14,7 +14,9 @@ use crate::actions::iam::{MAX_WRITE_ATTEMPTS, decode_entity};
 use crate::actions::{ActionCtx, ActionSpec, Reply, signed};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::oidc_issuer::{KIND_ACCOUNT_SETTINGS, OUTBOUND_FEDERATION_SETTING, OutboundFederationDoc};
+use crate::oidc_issuer::{
+    KIND_ACCOUNT_SETTINGS, OUTBOUND_FEDERATION_SETTING, OutboundFederationDoc,
+};
 use crate::protocol::{Api, Params};
 
 pub static ACTIONS: &[ActionSpec] = &[

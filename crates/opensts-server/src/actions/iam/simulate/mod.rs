@@ -1,11 +1,29 @@
-//! The policy simulator (SimulatePrincipalPolicy, SimulateCustomPolicy).
+//! The policy simulator: SimulatePrincipalPolicy (the policies of a user, role or group, plus
+//! optional extra ones) and SimulateCustomPolicy (policies given in the request), both run
+//! through the same engine that enforces every request.
 
-use crate::actions::{ActionCtx, ActionSpec, Reply};
+use opensts_core::arn::Arn;
+use opensts_policy::{
+    EvaluationInput, IdentityAttachment, Policy, PolicyKind, PolicyRef, RequestContext,
+    RequestPrincipal, evaluate,
+};
+
+use crate::actions::iam::authorize;
+use crate::actions::{ActionCtx, ActionSpec, Reply, signed};
 use crate::auth::Caller;
-use crate::error::ApiResult;
-use crate::protocol::Params;
+use crate::authz::{self, LabelledPolicy, PrincipalPolicies};
+use crate::error::{ApiError, ApiResult};
+use crate::iam::model::{GroupDoc, KIND_GROUP};
+use crate::protocol::xml::Xml;
+use crate::protocol::{Api, CharRule, Params, Violations};
 
-pub static ACTIONS: &[ActionSpec] = &[];
+pub static ACTIONS: &[ActionSpec] = &[
+    signed(Api::Iam, "SimulatePrincipalPolicy"),
+    signed(Api::Iam, "SimulateCustomPolicy"),
+];
+
+/// Most actions × resources one simulation evaluates.
+pub const MAX_EVALUATIONS: usize = 1000;
 
 /// Run one of this family's actions; `None` if the name is not one of them.
 pub async fn run(
@@ -14,6 +32,254 @@ pub async fn run(
     caller: &Caller,
     p: &Params,
 ) -> Option<ApiResult<Reply>> {
-    let _ = (name, cx, caller, p);
-    None
+    Some(match name {
+        "SimulatePrincipalPolicy" => simulate(cx, caller, p, true).await,
+        "SimulateCustomPolicy" => simulate(cx, caller, p, false).await,
+        _ => return None,
+    })
+}
+
+fn parse_list(
+    p: &Params,
+    member: &str,
+    kind: PolicyKind,
+    label: &str,
+) -> ApiResult<Vec<LabelledPolicy>> {
+    let docs = p.list(member)?.unwrap_or_default();
+    let mut out = Vec::with_capacity(docs.len());
+    for (i, d) in docs.iter().enumerate() {
+        let policy =
+            Policy::parse(d, kind).map_err(|e| ApiError::malformed_policy_document(e.message()))?;
+        out.push(LabelledPolicy {
+            id: format!("{label}{}", i + 1),
+            policy: std::sync::Arc::new(policy),
+        });
+    }
+    Ok(out)
+}
+
+async fn simulate(
+    cx: &ActionCtx<'_>,
+    caller: &Caller,
+    p: &Params,
+    principal: bool,
+) -> ApiResult<Reply> {
+    let mut v = Violations::new();
+    let source = if principal {
+        v.string(
+            p,
+            "PolicySourceArn",
+            true,
+            20,
+            2048,
+            Some(CharRule::ArnChars),
+        )
+    } else {
+        None
+    };
+    let caller_arn = v.string(p, "CallerArn", false, 1, 2048, Some(CharRule::ArnChars));
+    let resource_policy = v.string(
+        p,
+        "ResourcePolicy",
+        false,
+        1,
+        131_072,
+        Some(CharRule::PolicyChars),
+    );
+    v.into_result()?;
+    let actions = p.list("ActionNames")?.unwrap_or_default();
+    if actions.is_empty() {
+        return Err(ApiError::validation(
+            "1 validation error detected: Value null at 'actionNames' failed to satisfy constraint: Member must not be null",
+        ));
+    }
+    let resources = p
+        .list("ResourceArns")?
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| vec!["*".to_string()]);
+    if actions.len().saturating_mul(resources.len()) > MAX_EVALUATIONS {
+        return Err(ApiError::validation(format!(
+            "A simulation may evaluate at most {MAX_EVALUATIONS} action and resource pairs"
+        )));
+    }
+    let account = caller.account_id().to_string();
+
+    // Whose policies.
+    let mut policies = PrincipalPolicies::default();
+    let mut request_principal = RequestPrincipal::anonymous();
+    if let Some(src) = source {
+        authorize(cx, caller, src).await?;
+        let arn =
+            Arn::parse(src).map_err(|_| ApiError::invalid_input(format!("Invalid ARN: {src}")))?;
+        let Some((kind, _path, name)) = arn.iam_path_and_name() else {
+            return Err(ApiError::invalid_input(format!("Invalid ARN: {src}")));
+        };
+        if arn.account != account {
+            return Err(ApiError::no_such_entity(format!(
+                "Entity {src} does not exist."
+            )));
+        }
+        match kind {
+            "user" => {
+                let Some(user) = cx.state.get_user_doc(&account, name).await? else {
+                    return Err(ApiError::no_such_entity(format!(
+                        "The user with name {name} cannot be found."
+                    )));
+                };
+                request_principal = RequestPrincipal::user(&user.arn(&account), &user.user_id);
+                let fake = crate::auth::Caller::simulated(user.principal(&account));
+                policies = authz::principal_policies(cx.state, &fake).await?;
+            }
+            "role" => {
+                let Some(role) = authz::role_doc(cx.state, &account, name).await? else {
+                    return Err(ApiError::no_such_entity(format!(
+                        "The role with name {name} cannot be found."
+                    )));
+                };
+                let role_arn = role.arn(&account);
+                request_principal = RequestPrincipal::assumed_role(
+                    &opensts_core::arn::assumed_role_arn(&account, &role.name, "simulation"),
+                    &role_arn,
+                    &role.role_id,
+                );
+                authz::role_policies(cx.state, &account, &role, &mut policies).await?;
+            }
+            "group" => {
+                let Some(e) = cx.state.entity(&account, KIND_GROUP, name).await? else {
+                    return Err(ApiError::no_such_entity(format!(
+                        "The group with name {name} cannot be found."
+                    )));
+                };
+                let group: GroupDoc = crate::actions::iam::decode_entity(&e)?;
+                for (pname, doc) in &group.inline_policies {
+                    if let Some(pol) = authz::parse_cached(
+                        cx.state,
+                        doc,
+                        PolicyKind::Identity(IdentityAttachment::GroupInline),
+                    ) {
+                        policies.identity.push(LabelledPolicy {
+                            id: pname.clone(),
+                            policy: pol,
+                        });
+                    }
+                }
+                for parn in &group.attached_policies {
+                    if let Some(doc) = authz::managed_policy_document(cx.state, parn).await?
+                        && let Some(pol) = Policy::parse_with(
+                            &doc,
+                            PolicyKind::Identity(IdentityAttachment::Managed),
+                            &opensts_policy::ParseOptions {
+                                size_limit: opensts_policy::SizeLimit::Unlimited,
+                            },
+                        )
+                        .ok()
+                    {
+                        policies.identity.push(LabelledPolicy {
+                            id: parn.clone(),
+                            policy: std::sync::Arc::new(pol),
+                        });
+                    }
+                }
+            }
+            _ => return Err(ApiError::invalid_input(format!("Invalid ARN: {src}"))),
+        }
+    } else {
+        authorize(cx, caller, "*").await?;
+        if let Some(c) = caller_arn {
+            request_principal = RequestPrincipal::user(c, "AIDASIMULATEDCALLER1");
+        }
+    }
+    policies.identity.extend(parse_list(
+        p,
+        "PolicyInputList",
+        PolicyKind::Identity(IdentityAttachment::Managed),
+        "PolicyInputList.",
+    )?);
+    let boundaries = parse_list(
+        p,
+        "PermissionsBoundaryPolicyInputList",
+        PolicyKind::Boundary,
+        "PermissionsBoundaryPolicyInputList.",
+    )?;
+    if let Some(b) = boundaries.into_iter().next() {
+        policies.boundary = Some(b);
+    }
+    let resource_policy = match resource_policy {
+        Some(doc) => Some(LabelledPolicy {
+            id: "ResourcePolicy".to_string(),
+            policy: std::sync::Arc::new(
+                Policy::parse(doc, PolicyKind::Resource)
+                    .map_err(|e| ApiError::malformed_policy_document(e.message()))?,
+            ),
+        }),
+        None => None,
+    };
+    // Context entries.
+    let mut entries: Vec<(String, Vec<String>)> = Vec::new();
+    for e in p.struct_list("ContextEntries")?.unwrap_or_default() {
+        let Some(key) = e.get("ContextKeyName") else {
+            continue;
+        };
+        let mut values = Vec::new();
+        for i in 1.. {
+            match e.get(&format!("ContextKeyValues.member.{i}")) {
+                Some(val) => values.push(val.clone()),
+                None => break,
+            }
+        }
+        entries.push((key.clone(), values));
+    }
+
+    let mut x = Xml::new();
+    x.open("EvaluationResults");
+    for action in &actions {
+        for resource in &resources {
+            let mut ctx = authz::base_context(cx, request_principal.clone(), action, resource);
+            for (k, vals) in &entries {
+                ctx = ctx.with_values(k.clone(), vals.clone());
+            }
+            let ctx: RequestContext = ctx;
+            let ids: Vec<PolicyRef> = policies
+                .identity
+                .iter()
+                .map(|l| PolicyRef::new(&l.id, &l.policy))
+                .collect();
+            let input = EvaluationInput {
+                identity: &ids,
+                resource: resource_policy
+                    .as_ref()
+                    .map(|l| PolicyRef::new(&l.id, &l.policy)),
+                boundary: policies
+                    .boundary
+                    .as_ref()
+                    .map(|l| PolicyRef::new(&l.id, &l.policy)),
+                ..Default::default()
+            };
+            let d = evaluate(&input, &ctx);
+            let decision = if d.allowed() {
+                "allowed"
+            } else if d.explicit_deny() {
+                "explicitDeny"
+            } else {
+                "implicitDeny"
+            };
+            x.open("member")
+                .elem("EvalActionName", action)
+                .elem("EvalResourceName", resource)
+                .elem("EvalDecision", decision);
+            x.open("MatchedStatements");
+            for m in d.matched_statements() {
+                x.open("member")
+                    .elem("SourcePolicyId", m.policy_id)
+                    .elem("SourcePolicyType", "IAM Policy")
+                    .close("member");
+            }
+            x.close("MatchedStatements");
+            x.open("MissingContextValues").close("MissingContextValues");
+            x.close("member");
+        }
+    }
+    x.close("EvaluationResults");
+    x.bool("IsTruncated", false);
+    Ok(Some(x.into_string()))
 }
