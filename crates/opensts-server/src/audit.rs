@@ -68,6 +68,10 @@ const STS_ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("DecodeAuthorizationMessage", &[]),
     (
+        "GetWebIdentityToken",
+        &["Audience", "DurationSeconds", "SigningAlgorithm", "Tags"],
+    ),
+    (
         "AssumeRoleWithSAML",
         &[
             "RoleArn",
@@ -199,7 +203,10 @@ pub fn allowed_parameter(api: Api, action: &str, name: &str) -> bool {
 
 /// CloudTrail's `readOnly`: calls that only read (no `responseElements` recorded).
 pub fn is_read_only(action: &str) -> bool {
-    if matches!(action, "GetSessionToken" | "GetFederationToken") {
+    if matches!(
+        action,
+        "GetSessionToken" | "GetFederationToken" | "GetWebIdentityToken"
+    ) {
         return false;
     }
     action.starts_with("Get")

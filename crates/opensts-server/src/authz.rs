@@ -475,16 +475,26 @@ pub async fn authorize(
         let iam = action.len() > 4 && action[..4].eq_ignore_ascii_case("iam:");
         match s.kind {
             SessionKind::FederationToken if iam => {
-                return Err(ApiError::access_denied(format!(
-                    "{} is not authorized to perform: {action}: federated users cannot call IAM",
-                    caller.principal().arn()
-                )));
+                return Err(encoded_denial(
+                    cx,
+                    caller.account_id(),
+                    format!(
+                        "{} is not authorized to perform: {action}: federated users cannot call IAM",
+                        caller.principal().arn()
+                    ),
+                    plain_decision(caller.principal(), action, resource),
+                ));
             }
             SessionKind::SessionToken if iam && s.mfa_auth_time.is_none() => {
-                return Err(ApiError::access_denied(format!(
-                    "User: {} is not authorized to perform: {action} on resource: {resource} because credentials from GetSessionToken without MFA cannot call IAM",
-                    caller.principal().arn()
-                )));
+                return Err(encoded_denial(
+                    cx,
+                    caller.account_id(),
+                    format!(
+                        "User: {} is not authorized to perform: {action} on resource: {resource} because credentials from GetSessionToken without MFA cannot call IAM",
+                        caller.principal().arn()
+                    ),
+                    plain_decision(caller.principal(), action, resource),
+                ));
             }
             _ => {}
         }

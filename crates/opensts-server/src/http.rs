@@ -86,6 +86,21 @@ fn key_infos(state: &AppState) -> Vec<KeyInfo> {
             current: key_id == current,
         }));
     }
+    // The JWKS signing keys (GetWebIdentityToken), once generated.
+    let jwks = state.oidc_issuer.key_set();
+    for alg in crate::oidc_issuer::SigningAlg::ALL {
+        let current = jwks.current(alg).map(|k| k.key_id);
+        out.extend(
+            jwks.keys()
+                .iter()
+                .filter(|k| k.alg == alg)
+                .map(|k| KeyInfo {
+                    purpose: alg.purpose(),
+                    key_id: k.key_id,
+                    current: Some(k.key_id) == current,
+                }),
+        );
+    }
     out
 }
 

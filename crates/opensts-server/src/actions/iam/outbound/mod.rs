@@ -102,7 +102,11 @@ pub async fn write_setting(
             expect,
         };
         match cx.state.store.apply(account, &[write], cx.now).await {
-            Ok(()) => return Ok(doc),
+            Ok(()) => {
+                // Read-your-writes on this node (others follow within a poll interval).
+                cx.state.cache.invalidate_accounts(&[account.to_string()]);
+                return Ok(doc);
+            }
             Err(StoreError::Conflict { .. }) => continue,
             Err(e) => return Err(e.into()),
         }
