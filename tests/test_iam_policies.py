@@ -632,10 +632,6 @@ def test_non_root_callers_need_permissions(server, tmp_path):
                f"arn:aws:iam::{server.account_id}:policy/self/mine", creds=u.creds)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "crate::authz::parse_cached parses attached managed policies with the customer managed size "
-    "limit (6144), so AWS's ReadOnlyAccess (~90k characters) grants nothing until authz parses "
-    "AWS managed documents without a limit (crate::iam::aws_managed::AwsManagedPolicy::policy)"))
 def test_read_only_access_grants_reads(server):
     """ReadOnlyAccess (~90k characters, over the customer managed size limit) still takes effect."""
     u = server.make_user()
