@@ -227,7 +227,7 @@ def test_oidc_provider_validation(server):
         (f"http://{host}", "InvalidInput"),
         (f"https://{host}?a=b", "InvalidInput"),
         (f"https://{host}#frag", "InvalidInput"),
-        (f"https://{host}:8443", "InvalidInput"),
+        (f"https://{host}:0", "InvalidInput"),  # ports are allowed (private IdPs), port 0 is not
         (f"https://user@{host}", "InvalidInput"),
         (host, "ValidationError"),
     ]

@@ -17,14 +17,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import json
+import ssl
 import subprocess
 import time
+from pathlib import Path
 
 import botocore.exceptions
 import jwt
 import pytest
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from harness import (
     STS_VERSION,
@@ -116,13 +123,15 @@ def discovery(issuer: str) -> requests.Response:
     return requests.get(issuer + "/.well-known/openid-configuration", timeout=10)
 
 
-def verify_with_discovery(issuer: str, token: str, audience: str = AUD) -> dict:
+def verify_with_discovery(issuer: str, token: str, audience: str = AUD, ca_file: Path | None = None) -> dict:
     """What a third party does: discovery → jwks_uri → key by kid → PyJWT decode."""
-    resp = discovery(issuer)
+    resp = requests.get(issuer + "/.well-known/openid-configuration", timeout=10,
+                        verify=str(ca_file) if ca_file else True)
     assert resp.status_code == 200, resp.text
     cfg = resp.json()
     assert cfg["issuer"] == issuer
-    client = jwt.PyJWKClient(cfg["jwks_uri"], cache_keys=False, cache_jwk_set=False)
+    ctx = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
+    client = jwt.PyJWKClient(cfg["jwks_uri"], cache_keys=False, cache_jwk_set=False, ssl_context=ctx)
     key = client.get_signing_key_from_jwt(token)
     return jwt.decode(token, key.key, algorithms=list(ALGS), audience=audience, issuer=issuer,
                       options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub", "jti"]})
@@ -497,3 +506,89 @@ def test_round_trip_into_assume_role_with_web_identity(https_issuer_srv):
     resp = assume(other)
     assert resp.status_code == 400, resp.text
     assert parse_xml(resp.content).findtext("Error/Code") == "InvalidIdentityToken"
+
+
+# --------------------------------------------------------------------------------------
+# over HTTPS: one OpenSTS (TLS, default https issuer) federates into another one, which
+# fetches discovery + JWKS over HTTPS like any OIDC relying party
+# --------------------------------------------------------------------------------------
+
+def _test_ca(directory: Path) -> tuple[Path, Path, Path]:
+    """A throw-away CA and a leaf for 127.0.0.1/localhost: (ca file, chain file, key file)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "OpenSTS outbound federation test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                       content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                       key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.SubjectAlternativeName([
+                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    ca_file, chain, keyf = directory / "ca.pem", directory / "chain.pem", directory / "key.pem"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    chain.write_bytes(leaf.public_bytes(serialization.Encoding.PEM) + ca.public_bytes(serialization.Encoding.PEM))
+    keyf.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    keyf.chmod(0o600)
+    return ca_file, chain, keyf
+
+
+def test_https_issuer_verified_by_pyjwt_and_by_another_opensts(server_factory, tmp_path):
+    ca_file, chain, key = _test_ca(tmp_path / "pki")
+    try:
+        issuing = server_factory(name="issuing-tls", args=["--tls-cert", str(chain), "--tls-key", str(key)],
+                                 ca_bundle=ca_file)
+    except TypeError:
+        pytest.skip("this harness cannot run TLS servers")
+    if not issuing.endpoint.startswith("https://"):
+        pytest.skip("this opensts binary does not serve TLS")
+    relying = server_factory(name="relying", args=["--ca-file", str(ca_file)])
+
+    # The issuer URL defaults to https://<listen address> when serving TLS.
+    issuer = enable(issuing, issuing.root)
+    assert issuer == f"{issuing.endpoint}/accounts/{issuing.account_id}"
+    token = get_token(issuing, issuing.root, Audience=["cross-aud"], SigningAlgorithm="RS256")["WebIdentityToken"]
+    # A third-party library over HTTPS, trusting only the test CA.
+    claims = verify_with_discovery(issuer, token, audience="cross-aud", ca_file=ca_file)
+    assert claims["sub"] == f"arn:aws:iam::{issuing.account_id}:root"
+
+    # Another deployment registers the issuer and fetches its discovery + JWKS over HTTPS.
+    host = issuer.removeprefix("https://")
+    iam = relying.iam()
+    arn = iam.create_open_id_connect_provider(Url=issuer, ClientIDList=["cross-aud"])["OpenIDConnectProviderArn"]
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Federated": arn}, "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringEquals": {f"{host}:aud": "cross-aud"}}}]}
+    role = iam.create_role(RoleName=unique("cross"), AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+
+    def assume(tok):
+        return relying.unsigned_request({"Action": "AssumeRoleWithWebIdentity", "Version": STS_VERSION,
+                                         "RoleArn": role["Arn"], "RoleSessionName": "cross",
+                                         "WebIdentityToken": tok})
+
+    resp = eventually(lambda: _ok(assume(token)), timeout=5)
+    r = parse_xml(resp.content).find("AssumeRoleWithWebIdentityResult")
+    assert r.findtext("SubjectFromWebIdentityToken") == f"arn:aws:iam::{issuing.account_id}:root"
+    assert r.findtext("Provider") == arn
+    es = get_token(issuing, issuing.root, Audience=["cross-aud"], SigningAlgorithm="ES384")["WebIdentityToken"]
+    _ok(assume(es))
+
+
+def _ok(resp: requests.Response) -> requests.Response:
+    assert resp.status_code == 200, resp.text
+    return resp

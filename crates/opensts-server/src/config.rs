@@ -19,8 +19,10 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// Smallest accepted `--max-header-bytes` (hyper's minimum HTTP/1 buffer).
 pub const MIN_HEADER_BYTES: usize = 8 * 1024;
-/// A client must send its complete request head within this many seconds.
-pub const HEADER_READ_TIMEOUT_SECS: u64 = 10;
+/// A client must send its complete request head within this many seconds. For HTTP/1 the
+/// timer also runs while a keep-alive connection waits for its next request, so this is the
+/// idle keep-alive timeout as well (hyper's default, 30 s).
+pub const HEADER_READ_TIMEOUT_SECS: u64 = 30;
 /// A client must send its complete request body within this many seconds.
 pub const BODY_READ_TIMEOUT_SECS: u64 = 30;
 /// A TLS handshake must complete within this many seconds.

@@ -189,7 +189,7 @@ struct ServeArgs {
     #[arg(long, env = "OPENSTS_MAX_HEADER_BYTES", default_value_t = MAX_HEADER_BYTES,
           value_parser = header_bytes)]
     max_header_bytes: usize,
-    /// Seconds a client has to send its request head.
+    /// Seconds a client has to send its request head (also the idle keep-alive timeout).
     #[arg(long, env = "OPENSTS_HEADER_READ_TIMEOUT_SECS", default_value_t = HEADER_READ_TIMEOUT_SECS,
           value_parser = clap::value_parser!(u64).range(1..))]
     header_read_timeout_secs: u64,
