@@ -460,6 +460,17 @@ async fn run(state: &AppState, out: &mut Outcome, req: &Request<'_>, params: &Pa
     };
     let (result, rejection) =
         metrics::with_rejection_scope(actions::run(spec, &cx, caller.as_ref(), params)).await;
+    // A change made through this node is enforced by this node at once (other nodes learn of
+    // it through the change poller within a second).
+    if api == Api::Iam
+        && result.is_ok()
+        && !["Get", "List", "Simulate"]
+            .iter()
+            .any(|p| spec.name.starts_with(p))
+        && let Some(c) = &caller
+    {
+        state.cache.invalidate_accounts(&[c.account_id().to_string()]);
+    }
     out.result = result;
     out.rejection = rejection;
     out.caller = caller;
