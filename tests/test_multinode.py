@@ -7,7 +7,8 @@ OPENSTS_MASTER_KEY that all its nodes get. Checked here:
 * IAM changes made through one node (or by `opensts` commands against the database) are
   enforced by the others within one second — also when the other node had the old state
   cached;
-* one-time state (used MFA codes) is shared: a code used on A is refused on B;
+* one-time state is shared: an MFA code or a SAML assertion used on A is refused on B;
+* a node with a different master key refuses to start;
 * killing one node during a load run fails only requests sent to it;
 * several nodes starting at once on an empty database make ONE default account and ONE key
   per key ring (advisory-locked migrations, leased bootstrap claim);
@@ -52,7 +53,6 @@ from harness import (
     HarnessError,
     OpenSTSServer,
     PgDatabase,
-    caller_identity_from_xml,
     clean_env,
     random_account_id,
     random_akid,
