@@ -88,7 +88,9 @@ pub fn request_context(
         ctx = ctx.with_principal_tag(k, v.clone());
     }
     if let Some(s) = caller.session() {
-        let age = s.mfa_auth_time.map(|t| u64::try_from(cx.now - t).unwrap_or(0));
+        let age = s
+            .mfa_auth_time
+            .map(|t| u64::try_from(cx.now - t).unwrap_or(0));
         ctx = ctx
             .with_mfa(s.mfa_auth_time.is_some(), age)
             .with_token_issue_time(datetime(s.iat));
@@ -255,24 +257,38 @@ async fn user_policies(
         };
         let group: GroupDoc =
             serde_json::from_value(e.doc.clone()).map_err(|_| ApiError::internal())?;
-        add_inline(
-            state,
-            &mut out.identity,
-            &group.arn(account),
-            group.inline_policies.iter(),
-            PolicyKind::Identity(IdentityAttachment::GroupInline),
-        );
-        add_managed(
-            state,
-            &mut out.identity,
-            &group.attached_policies,
-            PolicyKind::Identity(IdentityAttachment::Managed),
-        )
-        .await?;
+        group_policies(state, account, &group, &mut out.identity).await?;
     }
     out.boundary = boundary(state, user.permissions_boundary.as_ref()).await?;
-    out.principal_tags = user.tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect();
+    out.principal_tags = user
+        .tags
+        .iter()
+        .map(|t| (t.key.clone(), t.value.clone()))
+        .collect();
     Ok(())
+}
+
+/// The identity policies of a group (inline and attached), appended to `out`.
+pub async fn group_policies(
+    state: &AppState,
+    account: &str,
+    group: &GroupDoc,
+    out: &mut Vec<LabelledPolicy>,
+) -> ApiResult<()> {
+    add_inline(
+        state,
+        out,
+        &group.arn(account),
+        group.inline_policies.iter(),
+        PolicyKind::Identity(IdentityAttachment::GroupInline),
+    );
+    add_managed(
+        state,
+        out,
+        &group.attached_policies,
+        PolicyKind::Identity(IdentityAttachment::Managed),
+    )
+    .await
 }
 
 /// Load a role document (cached).
@@ -307,7 +323,11 @@ pub async fn role_policies(
     )
     .await?;
     out.boundary = boundary(state, role.permissions_boundary.as_ref()).await?;
-    out.principal_tags = role.tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect();
+    out.principal_tags = role
+        .tags
+        .iter()
+        .map(|t| (t.key.clone(), t.value.clone()))
+        .collect();
     Ok(())
 }
 
@@ -322,7 +342,9 @@ pub async fn principal_policies(state: &AppState, caller: &Caller) -> ApiResult<
     match caller.principal() {
         Principal::Root { .. } => {}
         Principal::User { name, .. } => user_policies(state, account, name, &mut out).await?,
-        Principal::AssumedRole { role_name, role_id, .. } => {
+        Principal::AssumedRole {
+            role_name, role_id, ..
+        } => {
             // A role deleted (or deleted and recreated: another unique id) leaves its sessions
             // without permissions.
             if let Some(role) = role_doc(state, account, role_name).await?
@@ -368,7 +390,13 @@ pub async fn principal_policies(state: &AppState, caller: &Caller) -> ApiResult<
                 });
             }
         }
-        add_managed(state, &mut session, &s.session_policy_arns, PolicyKind::Session).await?;
+        add_managed(
+            state,
+            &mut session,
+            &s.session_policy_arns,
+            PolicyKind::Session,
+        )
+        .await?;
         for layer in &s.scope_layers {
             if let Some(p) = parse_cached(state, layer, PolicyKind::Session) {
                 session.push(LabelledPolicy {
@@ -385,7 +413,8 @@ pub async fn principal_policies(state: &AppState, caller: &Caller) -> ApiResult<
         }
         // Session tags override principal tags with the same key (case-insensitively).
         for (k, v) in &s.tags {
-            out.principal_tags.retain(|(ok, _)| !ok.eq_ignore_ascii_case(k));
+            out.principal_tags
+                .retain(|(ok, _)| !ok.eq_ignore_ascii_case(k));
             out.principal_tags.push((k.clone(), v.clone()));
         }
     }

@@ -151,35 +151,7 @@ async fn simulate(
                     )));
                 };
                 let group: GroupDoc = crate::actions::iam::decode_entity(&e)?;
-                for (pname, doc) in &group.inline_policies {
-                    if let Some(pol) = authz::parse_cached(
-                        cx.state,
-                        doc,
-                        PolicyKind::Identity(IdentityAttachment::GroupInline),
-                    ) {
-                        policies.identity.push(LabelledPolicy {
-                            id: pname.clone(),
-                            policy: pol,
-                        });
-                    }
-                }
-                for parn in &group.attached_policies {
-                    if let Some(doc) = authz::managed_policy_document(cx.state, parn).await?
-                        && let Some(pol) = Policy::parse_with(
-                            &doc,
-                            PolicyKind::Identity(IdentityAttachment::Managed),
-                            &opensts_policy::ParseOptions {
-                                size_limit: opensts_policy::SizeLimit::Unlimited,
-                            },
-                        )
-                        .ok()
-                    {
-                        policies.identity.push(LabelledPolicy {
-                            id: parn.clone(),
-                            policy: std::sync::Arc::new(pol),
-                        });
-                    }
-                }
+                authz::group_policies(cx.state, &account, &group, &mut policies.identity).await?;
             }
             _ => return Err(ApiError::invalid_input(format!("Invalid ARN: {src}"))),
         }
