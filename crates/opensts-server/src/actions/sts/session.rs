@@ -33,7 +33,7 @@ pub struct SessionParams {
 }
 
 /// Remove insignificant whitespace from a JSON document (it was validated as JSON already).
-fn compact_json(doc: &str) -> String {
+pub fn compact_json(doc: &str) -> String {
     match serde_json::from_str::<serde_json::Value>(doc) {
         Ok(v) => v.to_string(),
         Err(_) => doc.to_string(),
