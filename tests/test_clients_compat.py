@@ -15,6 +15,7 @@ and is skipped (loudly) otherwise.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import json
 import os
@@ -240,13 +241,17 @@ def run_rust(env: dict, test: str) -> subprocess.CompletedProcess:
 
 
 def js_ready() -> str:
+    """node, with tests/js/node_modules installed (scripts/test runs `npm ci`; a direct pytest run
+    does it here, once, under a lock shared by the xdist workers)."""
     node = shutil.which("node")
     if not node or not shutil.which("npm"):
         missing_tool("node/npm are not on PATH")
-    if not (JS_DIR / "node_modules" / "@aws-sdk" / "client-sts").exists():
-        cp = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, capture_output=True, text=True,
-                            timeout=600)
-        assert cp.returncode == 0, f"npm ci failed:\n{cp.stdout}\n{cp.stderr}"
+    with open(JS_DIR / ".npm-ci.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (JS_DIR / "node_modules" / "@aws-sdk" / "client-sts").exists():
+            cp = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, capture_output=True,
+                                text=True, timeout=600)
+            assert cp.returncode == 0, f"npm ci failed:\n{cp.stdout}\n{cp.stderr}"
     return node
 
 
