@@ -270,6 +270,27 @@ def test_opensts_credentials_env_and_json(world, tmp_path):
     session = cw.Creds(exports["AWS_ACCESS_KEY_ID"], exports["AWS_SECRET_ACCESS_KEY"], exports["AWS_SESSION_TOKEN"])
     assert world.srv.sts(session).get_caller_identity()["Arn"] == user.arn
 
+    # GetSessionToken with MFA (process format); its session may assume the role that requires MFA
+    mfa_user, serial, seed = world.mfa_user("creds-cli-mfa")
+    mfa_env = {**env, "AWS_ACCESS_KEY_ID": mfa_user.creds.access_key_id,
+               "AWS_SECRET_ACCESS_KEY": mfa_user.creds.secret_access_key}
+    cp = subprocess.run(base + ["--serial-number", serial, "--token-code", cw.fresh_code(seed), "--format", "process"],
+                        env=mfa_env, capture_output=True, text=True, timeout=60)
+    assert cp.returncode == 0, cp.stderr
+    proc = json.loads(cp.stdout)
+    assert set(proc) == {"Version", "AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration"}, proc
+    assert proc["Version"] == 1 and ASIA_RE.match(proc["AccessKeyId"]), proc
+    mfa_env.update({"AWS_ACCESS_KEY_ID": proc["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": proc["SecretAccessKey"],
+                    "AWS_SESSION_TOKEN": proc["SessionToken"]})
+    cp = subprocess.run(base + ["--role-arn", cw.role_arn(cw.MFA_ROLE), "--role-session-name", "with-mfa",
+                                "--format", "json"], env=mfa_env, capture_output=True, text=True, timeout=60)
+    assert cp.returncode == 0, cp.stderr
+    assert json.loads(cp.stdout)["Arn"] == cw.assumed_arn(cw.MFA_ROLE, "with-mfa")
+    # without MFA the same role is refused
+    cp = subprocess.run(base + ["--role-arn", cw.role_arn(cw.MFA_ROLE)], env=env, capture_output=True, text=True,
+                        timeout=60)
+    assert cp.returncode != 0 and "An error occurred (AccessDenied)" in cp.stderr, cp.stderr
+
     # a wrong external id: AccessDenied from the server, nothing on stdout
     cp = subprocess.run(base + ["--role-arn", cw.role_arn(cw.CHAIN_ROLE), "--external-id", "wrong",
                                 "--format", "process"], env=env, capture_output=True, text=True, timeout=60)
