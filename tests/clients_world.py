@@ -22,7 +22,7 @@ import pytest
 
 import test_saml as saml
 import test_web_identity as webid
-from harness import Creds, OpenSTSServer, unique
+from harness import OpenSTSServer, unique
 from test_sts_assume_role import totp, wait_for_fresh_step
 
 ACCOUNT = "123456789012"

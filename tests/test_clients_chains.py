@@ -34,8 +34,8 @@ import pytest
 
 import clients_world as cw
 from clients_world import ca, world  # noqa: F401  (module fixtures)
-from harness import ASIA_RE, aws_cli_path, clean_env, opensts_bin
-from test_clients_compat import compat_env, run_js, run_rust
+from harness import ASIA_RE, Creds, aws_cli_path, clean_env, opensts_bin
+from test_clients_compat import run_js, run_rust
 
 CLIENTS = ["cli", "boto3", "rust", "js"]
 # The Rust SDK's identity cache refreshes `buffer_time` before expiry, jittered down by up to
@@ -258,7 +258,7 @@ def test_opensts_credentials_env_and_json(world, tmp_path):
     assert cp.returncode == 0, cp.stderr
     out = json.loads(cp.stdout)
     assert out["Arn"] == cw.assumed_arn(cw.CHAIN_ROLE, "human"), out
-    sts = world.srv.sts(cw.Creds.from_sts(out["Credentials"]))
+    sts = world.srv.sts(Creds.from_sts(out["Credentials"]))
     assert sts.get_caller_identity()["Arn"] == out["Arn"]
 
     # GetSessionToken, printed as exports a shell can eval
@@ -267,7 +267,7 @@ def test_opensts_credentials_env_and_json(world, tmp_path):
     exports = dict(line.removeprefix("export ").split("=", 1) for line in cp.stdout.splitlines())
     assert set(exports) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
                             "AWS_CREDENTIAL_EXPIRATION"}, exports
-    session = cw.Creds(exports["AWS_ACCESS_KEY_ID"], exports["AWS_SECRET_ACCESS_KEY"], exports["AWS_SESSION_TOKEN"])
+    session = Creds(exports["AWS_ACCESS_KEY_ID"], exports["AWS_SECRET_ACCESS_KEY"], exports["AWS_SESSION_TOKEN"])
     assert world.srv.sts(session).get_caller_identity()["Arn"] == user.arn
 
     # GetSessionToken with MFA (process format); its session may assume the role that requires MFA
