@@ -14,15 +14,19 @@ Python side asserts the same identities (ARNs) and typed errors for every client
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from pathlib import Path
 
+import boto3
+import botocore
+import botocore.config
 import pytest
 
 import test_saml as saml
 import test_web_identity as webid
-from harness import OpenSTSServer, unique
+from harness import OpenSTSServer, unique, utcnow
 from test_sts_assume_role import totp, wait_for_fresh_step
 
 ACCOUNT = "123456789012"
@@ -47,6 +51,8 @@ ROLE_PERMISSIONS = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*"}]})
 USER_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": ["sts:*", "iam:GetUser"], "Resource": "*"}]})
+# Seconds until the IdP ends the session made to be expired (SAML SessionNotOnOrAfter).
+EXPIRED_SESSION_SECS = 2
 # A throttled server: one token per 1000 s, a bucket of one.
 THROTTLE_ARGS = ["--rate-per-account", "0.001", "--burst-per-account", "1"]
 
@@ -102,6 +108,18 @@ class World:
         assert marker in message, message
         self.encoded_message = message.split(marker, 1)[1].strip()
         self.denied_user_arn = nobody.arn
+        # a session that has already expired: the IdP's SessionNotOnOrAfter ends it two seconds
+        # from now (AWS and OpenSTS end a SAML session there, whatever DurationSeconds says)
+        end = utcnow() + dt.timedelta(seconds=EXPIRED_SESSION_SECS)
+        anon = boto3.client("sts", endpoint_url=srv.endpoint, region_name=srv.region,
+                            config=botocore.config.Config(signature_version=botocore.UNSIGNED))
+        short = anon.assume_role_with_saml(
+            RoleArn=role_arn(SAML_ROLE), PrincipalArn=saml.PROVIDER_ARN,
+            SAMLAssertion=saml.signed_response(idp, session_not_on_or_after=end, attributes=saml.default_attributes(
+                session_name="expired", role_value=f"{role_arn(SAML_ROLE)},{saml.PROVIDER_ARN}")))["Credentials"]
+        self.expired_session = {"access_key_id": short["AccessKeyId"], "secret_access_key": short["SecretAccessKey"],
+                                "session_token": short["SessionToken"]}
+        time.sleep(max(0.0, (short["Expiration"] - utcnow()).total_seconds()) + 1.5)
         # exhaust the throttled server's bucket
         throttled.sts().get_caller_identity()
 
@@ -166,6 +184,7 @@ class Fixture:
                     session_name=f"{client}-saml", role_value=f"{role_arn(SAML_ROLE)},{saml.PROVIDER_ARN}")),
             },
             "encoded_message": world.encoded_message,
+            "expired_session": world.expired_session,
             "throttled": {"endpoint": world.throttled.endpoint,
                           "access_key_id": world.throttled.root.access_key_id,
                           "secret_access_key": world.throttled.root.secret_access_key},
@@ -205,15 +224,17 @@ def decoded_summary(decoded_message: str) -> dict:
     return {"action": ctx["action"], "principal_arn": ctx["principal"]["arn"]}
 
 
-# The error each client must surface, per error flow: (the error code on the wire, the typed
+# The error each client must surface, per error flow (expired_token: an expired web identity
+# token; expired_session: a call signed with a session that has expired): (the error code on the wire, the typed
 # error). The typed error is the modeled exception class for errors the STS model declares
 # (ExpiredTokenException; InvalidIdentityTokenException, whose awsQuery code is
-# InvalidIdentityToken); AccessDenied, ValidationError and Throttling are not modeled by STS, so
-# every SDK surfaces its generic service error carrying that code (reported as the code). The
-# aws CLI has no exception classes: it reports the wire code for both.
+# InvalidIdentityToken); AccessDenied, ExpiredToken, ValidationError and Throttling are not
+# modeled by STS, so every SDK surfaces its generic service error carrying that code (reported
+# as the code). The aws CLI has no exception classes: it reports the wire code for both.
 EXPECTED_ERRORS = {
     "access_denied": ("AccessDenied", "AccessDenied"),
     "expired_token": ("ExpiredTokenException", "ExpiredTokenException"),
+    "expired_session": ("ExpiredToken", "ExpiredToken"),
     "invalid_identity_token": ("InvalidIdentityToken", "InvalidIdentityTokenException"),
     "validation": ("ValidationError", "ValidationError"),
     "throttling": ("Throttling", "Throttling"),

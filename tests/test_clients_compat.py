@@ -131,6 +131,7 @@ def run_boto3(d: dict) -> dict:
             RoleArn=w["role_arn"], RoleSessionName="probe", WebIdentityToken=w["expired_token"]), anon, modeled),
         "invalid_identity_token": boto_error(lambda: anon.assume_role_with_web_identity(
             RoleArn=w["role_arn"], RoleSessionName="probe", WebIdentityToken=w["invalid_token"]), anon, modeled),
+        "expired_session": boto_error(boto_client("sts", d, d["expired_session"]).get_caller_identity, sts),
         "validation": boto_error(lambda: sts.assume_role(RoleArn=ar["role_arn"], RoleSessionName="probe",
                                                          DurationSeconds=43200), sts),
         "throttling": boto_error(throttled.get_caller_identity, throttled),
@@ -198,6 +199,9 @@ def run_cli(srv: OpenSTSServer, d: dict) -> dict:
         "invalid_identity_token": cli_err("sts", "assume-role-with-web-identity", "--role-arn", w["role_arn"],
                                           "--role-session-name", "probe", "--web-identity-token", w["invalid_token"],
                                           creds=anon),
+        "expired_session": cli_err("sts", "get-caller-identity", creds=Creds(
+            d["expired_session"]["access_key_id"], d["expired_session"]["secret_access_key"],
+            d["expired_session"]["session_token"])),
         "validation": cli_err("sts", "assume-role", "--role-arn", ar["role_arn"], "--role-session-name", "probe",
                               "--duration-seconds", "43200"),
         "throttling": cli_err("sts", "get-caller-identity", endpoint=t["endpoint"],

@@ -118,6 +118,7 @@ const errors = {
       new AssumeRoleWithWebIdentityCommand({ RoleArn: w.role_arn, RoleSessionName: "probe", WebIdentityToken: w.invalid_token }),
     ),
   ),
+  expired_session: await typedError(sts(d.expired_session).send(new GetCallerIdentityCommand({}))),
   validation: await typedError(
     sts(user).send(new AssumeRoleCommand({ RoleArn: ar.role_arn, RoleSessionName: "probe", DurationSeconds: 43200 })),
   ),

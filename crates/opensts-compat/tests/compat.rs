@@ -52,7 +52,7 @@ impl World {
         Credentials::new(
             self.s(&[who, "access_key_id"]),
             self.s(&[who, "secret_access_key"]),
-            None,
+            self.d[who]["session_token"].as_str().map(str::to_string),
             None,
             "compat-fixture",
         )
@@ -277,6 +277,13 @@ async fn flows() {
         "invalid_identity_token".into(),
         typed(web("invalid_token").await.unwrap_err(), modeled),
     );
+    let e = w
+        .sts(Some(w.keys("expired_session")))
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap_err();
+    errors.insert("expired_session".into(), typed(e, |_| None));
     let e = user
         .assume_role()
         .role_arn(w.s(&["assume_role", "role_arn"]))
