@@ -26,7 +26,6 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
-use opensts_core::principal::Principal;
 use opensts_policy::RequestContext;
 use opensts_sigv4 as sigv4;
 use serde::{Deserialize, Serialize};
@@ -398,7 +397,7 @@ async fn run(
     answer.session_expiration = client.session().map(|s| timestamp(s.exp));
 
     // 4. The client's policies.
-    if matches!(principal, Principal::Root { .. }) {
+    if authz::root_unrestricted(state, &client) {
         answer.allowed = true;
         return Ok(answer);
     }

@@ -37,6 +37,10 @@ pub struct PrincipalPolicies {
     pub federated_user: bool,
     /// Tags of the principal (user or role tags, overridden by session tags).
     pub principal_tags: Vec<(String, String)>,
+    /// SCPs of the principal's account per organization level (empty: none apply).
+    pub scps: Vec<Vec<LabelledPolicy>>,
+    /// RCPs of the resource's account per level; set by the caller that knows the resource.
+    pub rcps: Vec<Vec<LabelledPolicy>>,
 }
 
 /// The request principal as the policy engine sees it.
@@ -348,6 +352,9 @@ pub async fn role_policies(
 const ROOT_PARENT_POLICY: &str =
     r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
 
+/// The path of service-linked roles (SCPs and RCPs do not restrict them).
+pub const SERVICE_ROLE_PATH: &str = "/aws-service-role/";
+
 /// Gather every policy that limits `caller`.
 pub async fn principal_policies(state: &AppState, caller: &Caller) -> ApiResult<PrincipalPolicies> {
     let mut out = PrincipalPolicies::default();
@@ -393,6 +400,12 @@ pub async fn principal_policies(state: &AppState, caller: &Caller) -> ApiResult<
             }
         }
     }
+    // SCPs limit every principal of a member account except service-linked roles.
+    let service_linked = matches!(caller.principal(),
+        Principal::AssumedRole { role_path, .. } if role_path.starts_with(SERVICE_ROLE_PATH));
+    if !service_linked {
+        out.scps = crate::org::scp_levels(state, account).await?;
+    }
     if let Some(s) = caller.session() {
         let mut session = Vec::new();
         for doc in &s.session_policies {
@@ -430,40 +443,46 @@ pub async fn principal_policies(state: &AppState, caller: &Caller) -> ApiResult<
 }
 
 /// Evaluate a request of `caller` against its policies plus an optional resource policy.
+/// `refs` and `levels` are storage the decision borrows from (pass empty vectors).
 pub fn evaluate_for<'a>(
     policies: &'a PrincipalPolicies,
     resource_policy: Option<&'a LabelledPolicy>,
     ctx: &'a RequestContext,
     refs: &'a mut Vec<PolicyRef<'a>>,
-    session_refs: &'a mut Vec<PolicyRef<'a>>,
+    levels: &'a mut Vec<&'a [PolicyRef<'a>]>,
 ) -> Decision<'a> {
-    refs.extend(
-        policies
-            .identity
-            .iter()
-            .map(|p| PolicyRef::new(&p.id, &p.policy)),
-    );
-    // `session_refs` holds the session policies, then the scope-down layers.
-    let session_count = policies.session.as_ref().map_or(0, Vec::len);
+    let as_ref = |p: &'a LabelledPolicy| PolicyRef::new(&p.id, &p.policy);
+    // One flat list: identity, session policies, scope-down layers, then each SCP and RCP
+    // level; sliced below.
+    refs.extend(policies.identity.iter().map(as_ref));
+    let identity_end = refs.len();
     if let Some(s) = &policies.session {
-        session_refs.extend(s.iter().map(|p| PolicyRef::new(&p.id, &p.policy)));
+        refs.extend(s.iter().map(as_ref));
     }
-    session_refs.extend(
-        policies
-            .scope_layers
-            .iter()
-            .map(|p| PolicyRef::new(&p.id, &p.policy)),
-    );
-    let (session_slice, layer_slice) = session_refs.split_at(session_count);
+    let session_end = refs.len();
+    refs.extend(policies.scope_layers.iter().map(as_ref));
+    let layers_end = refs.len();
+    let mut bounds = Vec::new();
+    for level in policies.scps.iter().chain(policies.rcps.iter()) {
+        let start = refs.len();
+        refs.extend(level.iter().map(as_ref));
+        bounds.push((start, refs.len()));
+    }
+    let all: &'a [PolicyRef<'a>] = refs;
+    levels.extend(bounds.iter().map(|&(a, b)| &all[a..b]));
+    let levels: &'a [&'a [PolicyRef<'a>]] = levels;
+    let (scps, rcps) = levels.split_at(policies.scps.len());
     let input = EvaluationInput {
-        identity: refs,
-        resource: resource_policy.map(|p| PolicyRef::new(&p.id, &p.policy)),
-        boundary: policies
-            .boundary
+        identity: &all[..identity_end],
+        resource: resource_policy.map(as_ref),
+        boundary: policies.boundary.as_ref().map(as_ref),
+        session: policies
+            .session
             .as_ref()
-            .map(|p| PolicyRef::new(&p.id, &p.policy)),
-        session: policies.session.as_ref().map(|_| session_slice),
-        scope_layers: layer_slice,
+            .map(|_| &all[identity_end..session_end]),
+        scope_layers: &all[session_end..layers_end],
+        scps,
+        rcps,
         is_federated_user: policies.federated_user,
         ..Default::default()
     };
@@ -546,7 +565,7 @@ pub async fn authorize(
             _ => {}
         }
     }
-    if caller.is_root() {
+    if root_unrestricted(cx.state, caller) {
         return Ok(());
     }
     let policies = principal_policies(cx.state, caller).await?;
@@ -569,6 +588,15 @@ pub async fn authorize(
             d.authorization_message(),
         ))
     }
+}
+
+/// The root user's long-term credentials (or GetSessionToken session) of an account no SCP
+/// limits may do anything in its account. Privileged root sessions (AssumeRoot) and the
+/// roots of member accounts go through policy evaluation.
+pub fn root_unrestricted(state: &AppState, caller: &Caller) -> bool {
+    caller.is_root()
+        && caller.session().is_none_or(|s| s.kind != SessionKind::Root)
+        && crate::org::is_management(state, caller.account_id())
 }
 
 /// The decision record of a denial that did not come from policy evaluation (e.g. a role

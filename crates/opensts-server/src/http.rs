@@ -188,6 +188,22 @@ async fn api(
     let body_timeout = Duration::from_secs(ops.body_read_timeout_secs.max(1));
     let read =
         tokio::time::timeout(body_timeout, axum::body::to_bytes(body, ops.max_body_bytes)).await;
+    // The Organizations API speaks JSON (awsJson1_1), chosen by its X-Amz-Target.
+    if let Ok(Ok(bytes)) = &read
+        && crate::organizations::is_organizations_request(&headers)
+    {
+        let secure = conn.tls.is_some();
+        return crate::organizations::serve(
+            &state,
+            peer,
+            secure,
+            &method,
+            &uri,
+            &headers,
+            bytes.clone(),
+        )
+        .await;
+    }
     let outcome = match read {
         Ok(Ok(bytes)) => handle(&state, peer, &conn, &method, &uri, &headers, bytes).await,
         Ok(Err(_)) => Outcome::error(ApiError::payload_too_large(ops.max_body_bytes)),

@@ -24,6 +24,8 @@ pub mod keys;
 pub mod listen;
 pub mod metrics;
 pub mod oidc_issuer;
+pub mod org;
+pub mod organizations;
 pub mod protocol;
 pub mod state;
 pub mod throttle;

@@ -33,6 +33,7 @@ pub static STS_ACTIONS: &[ActionSpec] = &[
     signed(Api::Sts, "GetAccessKeyInfo"),
     signed(Api::Sts, "GetSessionToken"),
     signed(Api::Sts, "AssumeRole"),
+    signed(Api::Sts, "AssumeRoot"),
     signed(Api::Sts, "GetFederationToken"),
     signed(Api::Sts, "DecodeAuthorizationMessage"),
     signed(Api::Sts, "GetWebIdentityToken"),
@@ -86,6 +87,7 @@ pub async fn run(
         (Api::Sts, "GetAccessKeyInfo") => sts::get_access_key_info::handle(cx, signed()?, p).await,
         (Api::Sts, "GetSessionToken") => sts::get_session_token::handle(cx, signed()?, p).await,
         (Api::Sts, "AssumeRole") => sts::assume_role::handle(cx, signed()?, p).await,
+        (Api::Sts, "AssumeRoot") => sts::assume_root::handle(cx, signed()?, p).await,
         (Api::Sts, "DecodeAuthorizationMessage") => {
             sts::decode_authorization_message::handle(cx, signed()?, p).await
         }

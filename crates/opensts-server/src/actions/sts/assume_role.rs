@@ -187,7 +187,11 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
     let Some(trust) = trust else {
         return Err(not_authorized(caller, "sts:AssumeRole", role_arn));
     };
-    let policies = authz::principal_policies(cx.state, caller).await?;
+    let mut policies = authz::principal_policies(cx.state, caller).await?;
+    // RCPs of the role's account (a member's) must not deny; service-linked roles are exempt.
+    if !role.path.starts_with(authz::SERVICE_ROLE_PATH) {
+        policies.rcps = crate::org::rcp_levels(cx.state, &account, "sts:AssumeRole").await?;
+    }
     let mut actions = vec!["sts:AssumeRole"];
     if !params.tags.is_empty() {
         actions.push("sts:TagSession");

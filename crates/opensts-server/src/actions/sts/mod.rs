@@ -3,6 +3,7 @@
 pub mod assume_role;
 pub mod assume_role_with_saml;
 pub mod assume_role_with_web_identity;
+pub mod assume_root;
 pub mod decode_authorization_message;
 pub mod federated;
 pub mod get_access_key_info;
@@ -11,6 +12,7 @@ pub mod get_federation_token;
 pub mod get_scoped_credentials;
 pub mod get_session_token;
 pub mod get_web_identity_token;
+pub mod root_task;
 pub mod session;
 
 use opensts_core::ids;

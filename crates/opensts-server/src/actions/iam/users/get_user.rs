@@ -19,6 +19,8 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
         (None, Principal::User { name, .. }) => name.clone(),
         (None, Principal::Root { account_id }) => {
             // The root user: AWS answers with the account as the user id and the root ARN.
+            // (Privileged root sessions and member-account roots are limited by policies.)
+            authorize(cx, caller, &caller.principal().arn()).await?;
             let created = match cx.state.store.get_account(account_id).await? {
                 Some(a) => a.created_at,
                 None => cx.now,
