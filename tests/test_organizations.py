@@ -358,3 +358,20 @@ def test_rcp_denies_cross_account_assume_role(srv, admin):
     finally:
         c.detach_policy(PolicyId=pid, TargetId=account)
     srv.sts(admin).assume_role(RoleArn=role_arn, RoleSessionName="again")
+
+
+def test_principal_org_id_condition_key(srv):
+    """aws:PrincipalOrgID is the organization's id for every signed principal."""
+    org_id = srv.aws("organizations", "describe-organization")["Organization"]["Id"]
+    user = srv.make_user()
+    iam = srv.iam()
+    iam.put_user_policy(UserName=user.name, PolicyName="org", PolicyDocument=pdoc(
+        {"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:PrincipalOrgID": org_id}}},
+        {"Effect": "Allow", "Action": "iam:ListRoles", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-0000000000"}}},
+    ))
+    srv.iam(user.creds).list_users()
+    with pytest.raises(ClientError) as e:
+        srv.iam(user.creds).list_roles()
+    assert error_code(e.value) == "AccessDenied"

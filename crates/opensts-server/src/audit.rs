@@ -63,6 +63,10 @@ const STS_ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "AssumeRoot",
+        &["TargetPrincipal", "TaskPolicyArn", "DurationSeconds"],
+    ),
+    (
         "GetFederationToken",
         &["Name", "DurationSeconds", "Policy", "PolicyArns", "Tags"],
     ),

@@ -89,7 +89,12 @@ pub fn request_context(
     action: &str,
     resource: &str,
 ) -> RequestContext {
-    let mut ctx = base_context(cx, request_principal(caller.principal()), action, resource);
+    let mut ctx = base_context(cx, request_principal(caller.principal()), action, resource)
+        // Every account is in the organization (crate::org).
+        .with_key(
+            "aws:PrincipalOrgID",
+            crate::org::org_id(crate::org::management_account(cx.state)),
+        );
     for (k, v) in &policies.principal_tags {
         ctx = ctx.with_principal_tag(k, v.clone());
     }

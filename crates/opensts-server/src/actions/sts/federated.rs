@@ -207,6 +207,22 @@ pub async fn assume_federated(
         return Err(not_authorized(req.action));
     };
     let trust_id = format!("{role_arn}#trust");
+    // RCPs of the role's (member) account must not deny; service-linked roles are exempt.
+    let rcps = if role.path.starts_with(authz::SERVICE_ROLE_PATH) {
+        Vec::new()
+    } else {
+        crate::org::rcp_levels(cx.state, &account, req.action).await?
+    };
+    let rcp_refs: Vec<Vec<PolicyRef<'_>>> = rcps
+        .iter()
+        .map(|level| {
+            level
+                .iter()
+                .map(|p| PolicyRef::new(&p.id, &p.policy))
+                .collect()
+        })
+        .collect();
+    let rcp_levels: Vec<&[PolicyRef<'_>]> = rcp_refs.iter().map(Vec::as_slice).collect();
     let mut actions = vec![req.action];
     if !params.tags.is_empty() {
         actions.push("sts:TagSession");
@@ -230,6 +246,7 @@ pub async fn assume_federated(
         }
         let input = opensts_policy::EvaluationInput {
             resource: Some(PolicyRef::new(&trust_id, &trust)),
+            rcps: &rcp_levels,
             ..Default::default()
         };
         if !opensts_policy::evaluate(&input, &ctx).allowed() {
