@@ -375,3 +375,44 @@ def test_principal_org_id_condition_key(srv):
     with pytest.raises(ClientError) as e:
         srv.iam(user.creds).list_roles()
     assert error_code(e.value) == "AccessDenied"
+
+
+def test_organizations_wire_errors(srv):
+    """Bad requests are clean awsJson 4xx errors, never 5xx."""
+    target = "AWSOrganizationsV20161128."
+
+    def call(op: str, body: str, creds=None, signed=True):
+        headers = {"X-Amz-Target": target + op, "Content-Type": "application/x-amz-json-1.1"}
+        if signed:
+            return srv.signed_request(body=body, service="organizations", headers=headers, creds=creds)
+        return srv.unsigned_request(body=body, headers=headers)
+
+    ok = call("DescribeOrganization", "{}")
+    assert ok.status_code == 200, ok.text
+    assert ok.headers["Content-Type"] == "application/x-amz-json-1.1"
+    for op, body, code in [
+        ("NoSuchOperation", "{}", "UnknownOperationException"),
+        ("ListPolicies", "[1, 2]", "SerializationException"),
+        ("ListPolicies", "{not json", "SerializationException"),
+        ("CreatePolicy", json.dumps({"Name": 7, "Content": "{}", "Description": "", "Type": "SERVICE_CONTROL_POLICY"}),
+         "SerializationException"),
+        ("ListPolicies", json.dumps({"Filter": "TAG_POLICY"}), "InvalidInputException"),
+        ("ListAccounts", json.dumps({"MaxResults": 0}), "InvalidInputException"),
+        ("ListAccounts", json.dumps({"NextToken": "x"}), "InvalidInputException"),
+        ("CreatePolicy", json.dumps({"Name": "n", "Content": "{}", "Description": "", "Type": "TAG_POLICY"}),
+         "PolicyTypeNotEnabledException"),
+        ("CreateAccount", json.dumps({"Email": "not-an-email", "AccountName": "x"}), "InvalidInputException"),
+    ]:
+        r = call(op, body)
+        assert r.status_code == 400, (op, body, r.status_code, r.text)
+        assert r.json()["__type"] == code, (op, body, r.text)
+        assert r.json()["Message"]
+    r = call("ListAccounts", "{}", signed=False)
+    assert r.status_code == 400 and r.json()["__type"] == "MissingAuthenticationTokenException", r.text
+    r = call("ListAccounts", "{}", creds=Creds(random_akid(), random_secret()))
+    assert r.status_code == 400 and r.json()["__type"] == "UnrecognizedClientException", r.text
+    # Signed for another service: refused like AWS does.
+    r = srv.signed_request(body="{}", service="sts",
+                           headers={"X-Amz-Target": target + "ListAccounts",
+                                    "Content-Type": "application/x-amz-json-1.1"})
+    assert r.status_code == 400 and r.json()["__type"] == "InvalidSignatureException", r.text
