@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from harness import ASIA_RE, Creds, OpenSTSServer, random_akid, random_secret, unique
+from harness import ASIA_RE, Creds, OpenSTSServer, eventually, random_akid, random_secret, unique
 
 MANAGEMENT = "210987654321"
 AUDIT_TASK = "arn:aws:iam::aws:policy/root-task/IAMAuditRootUserCredentials"
@@ -416,3 +416,30 @@ def test_organizations_wire_errors(srv):
                            headers={"X-Amz-Target": target + "ListAccounts",
                                     "Content-Type": "application/x-amz-json-1.1"})
     assert r.status_code == 400 and r.json()["__type"] == "InvalidSignatureException", r.text
+
+
+def test_organizations_calls_are_audited(server_factory, tmp_path):
+    audit = tmp_path / "audit" / "audit.log"
+    s = server_factory(name="org-audit", args=["--audit-log", str(audit)])
+    name = unique("scp")
+    out = s.aws("organizations", "create-policy", "--name", name, "--description", "d",
+                "--type", "SERVICE_CONTROL_POLICY",
+                "--content", pdoc({"Effect": "Deny", "Action": "iam:CreateUser", "Resource": "*"}))
+    pid = out["Policy"]["PolicySummary"]["Id"]
+    s.aws("organizations", "list-policies", "--filter", "SERVICE_CONTROL_POLICY")
+    s.aws_error("organizations", "describe-policy", "--policy-id", "p-missing0", code="PolicyNotFoundException")
+
+    def events():
+        evs = [json.loads(line) for line in audit.read_text().splitlines() if line.strip()] if audit.exists() else []
+        evs = [e for e in evs if e["eventSource"] == "organizations.amazonaws.com"]
+        assert len(evs) == 3, evs
+        return evs
+
+    created, listed, failed = eventually(events, timeout=5)
+    assert created["eventName"] == "CreatePolicy" and created["readOnly"] is False
+    assert created["userIdentity"]["arn"] == s.root_arn()
+    assert created["requestParameters"]["Name"] == name
+    assert created["responseElements"]["Policy"]["PolicySummary"]["Id"] == pid
+    assert listed["eventName"] == "ListPolicies" and listed["readOnly"] is True
+    assert listed["responseElements"] is None
+    assert failed["errorCode"] == "PolicyNotFoundException"

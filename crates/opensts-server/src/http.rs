@@ -192,11 +192,10 @@ async fn api(
     if let Ok(Ok(bytes)) = &read
         && crate::organizations::is_organizations_request(&headers)
     {
-        let secure = conn.tls.is_some();
         return crate::organizations::serve(
             &state,
             peer,
-            secure,
+            &conn,
             &method,
             &uri,
             &headers,

@@ -17,6 +17,7 @@ use opensts_store::{Expect, StoreError, Write};
 use serde_json::{Map, Value, json};
 
 use crate::actions::ActionCtx;
+use crate::audit::{self, CallRecord};
 use crate::auth::{self, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::iam::model::{KIND_ROLE, RoleDoc};
@@ -26,6 +27,7 @@ use crate::org::{
 };
 use crate::protocol::Api;
 use crate::state::AppState;
+use crate::tls::ConnMeta;
 
 /// The `X-Amz-Target` prefix of Organizations operations.
 pub const TARGET_PREFIX: &str = "AWSOrganizationsV20161128.";
@@ -109,12 +111,19 @@ pub fn is_organizations_request(headers: &HeaderMap) -> bool {
         .is_some_and(|t| t.starts_with(TARGET_PREFIX))
 }
 
+/// What the audit event of a call records besides its outcome.
+#[derive(Default)]
+struct Seen {
+    caller: Option<Caller>,
+    input: Option<Map<String, Value>>,
+}
+
 /// Answer one Organizations request.
 #[allow(clippy::too_many_arguments)]
 pub async fn serve(
     state: &AppState,
     peer: SocketAddr,
-    secure_transport: bool,
+    conn: &ConnMeta,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -127,17 +136,28 @@ pub async fn serve(
         .and_then(|v| v.to_str().ok())
         .and_then(|t| t.strip_prefix(TARGET_PREFIX))
         .and_then(|name| OPERATIONS.iter().copied().find(|o| *o == name));
+    let mut seen = Seen::default();
     let result = run(
         state,
         peer,
-        secure_transport,
+        conn.tls.is_some(),
         op,
-        method,
-        uri,
-        headers,
-        &body,
+        (method, uri, headers, &body),
+        &mut seen,
     )
     .await;
+    if let Some(log) = &state.audit {
+        log.write(&audit_event(
+            state,
+            peer,
+            conn,
+            op,
+            headers,
+            &seen,
+            &result,
+            &request_id,
+        ));
+    }
     let code = match &result {
         Ok(_) => "OK",
         Err(e) => e.code,
@@ -168,10 +188,8 @@ async fn run(
     peer: SocketAddr,
     secure_transport: bool,
     op: Option<&'static str>,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
+    (method, uri, headers, body): (&Method, &Uri, &HeaderMap, &[u8]),
+    seen: &mut Seen,
 ) -> ApiResult<Value> {
     if !state.throttle.allow_source(peer.ip()) {
         state.metrics.throttled("source");
@@ -200,6 +218,7 @@ async fn run(
     let Some(caller) = auth::authenticate_for_service(state, &sreq, SIGNING_SERVICE).await? else {
         return Err(ApiError::missing_authentication_token());
     };
+    seen.caller = Some(caller.clone());
     if !state.throttle.allow_account(caller.account_id()) {
         state.metrics.throttled("account");
         return Err(crate::throttle::throttling_error());
@@ -229,6 +248,7 @@ async fn run(
             .unwrap_or(""),
         secure_transport,
     };
+    seen.input = Some(input.clone());
     let input = Input(input);
     // Member accounts may only describe their organization.
     if op != "DescribeOrganization" && !is_management(state, caller.account_id()) {
@@ -246,6 +266,58 @@ async fn run(
             .invalidate_accounts(&[management_account(state).to_string()]);
     }
     Ok(out)
+}
+
+/// The audit event of one call: the shared CloudTrail-shaped record with Organizations' event
+/// source and JSON request parameters / response elements (no Organizations field is secret).
+#[allow(clippy::too_many_arguments)]
+fn audit_event(
+    state: &AppState,
+    peer: SocketAddr,
+    conn: &ConnMeta,
+    op: Option<&'static str>,
+    headers: &HeaderMap,
+    seen: &Seen,
+    result: &ApiResult<Value>,
+    request_id: &str,
+) -> Value {
+    let header_str = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let outcome: Result<Option<String>, ApiError> = match result {
+        Ok(_) => Ok(None),
+        Err(e) => Err(e.clone()),
+    };
+    let event_id = uuid::Uuid::new_v4().to_string();
+    let mut ev = audit::event(&CallRecord {
+        api: Api::Sts,
+        action: op,
+        region: &state.config.region,
+        now: state.now(),
+        source_ip: peer.ip(),
+        user_agent: header_str(header::USER_AGENT).unwrap_or(""),
+        caller: seen.caller.as_ref(),
+        claimed_access_key_id: None,
+        params: None,
+        result: &outcome,
+        request_id,
+        event_id: &event_id,
+        tls: conn.tls.as_ref(),
+        host: header_str(header::HOST),
+    });
+    if let Value::Object(m) = &mut ev {
+        m.insert("eventSource".into(), json!("organizations.amazonaws.com"));
+        if let Some(input) = &seen.input {
+            m.insert("requestParameters".into(), Value::Object(input.clone()));
+        }
+        let read_only = op.is_some_and(|o| o.starts_with("Describe") || o.starts_with("List"));
+        m.insert("readOnly".into(), json!(read_only));
+        if let (Ok(v), false) = (result, read_only) {
+            m.insert("responseElements".into(), v.clone());
+        }
+        if let Err(e) = result {
+            m.insert("errorCode".into(), json!(json_error_type(e)));
+        }
+    }
+    ev
 }
 
 /// The JSON input of an operation.
