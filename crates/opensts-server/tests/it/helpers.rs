@@ -16,6 +16,8 @@ pub struct TestApp {
     pub root_key: String,
     pub root_secret: String,
     pub _dir: tempfile::TempDir,
+    /// The server's state (store, master key) for setup the API cannot do.
+    pub state: Arc<opensts_server::state::AppState>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -39,6 +41,7 @@ pub async fn spawn_app() -> TestApp {
         .unwrap();
     let addr = app.local_addr().unwrap();
     let root = app.generated_root.clone().unwrap();
+    let state = app.state();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async move {
         let _ = rx.await;
@@ -50,6 +53,7 @@ pub async fn spawn_app() -> TestApp {
         root_key: root.access_key_id,
         root_secret: root.secret_access_key,
         _dir: dir,
+        state,
         shutdown: Some(tx),
     }
 }

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod assume_root;
 mod authorize_api;
 mod bootstrap;
 mod helpers;
