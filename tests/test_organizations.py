@@ -443,3 +443,29 @@ def test_organizations_calls_are_audited(server_factory, tmp_path):
     assert listed["eventName"] == "ListPolicies" and listed["readOnly"] is True
     assert listed["responseElements"] is None
     assert failed["errorCode"] == "PolicyNotFoundException"
+
+
+def test_simulator_includes_scps(srv, admin):
+    account = create_member(srv, admin)
+    miam = srv.iam(member_admin(srv, admin, account))
+    name = unique("simuser")
+    user_arn = miam.create_user(UserName=name)["User"]["Arn"]
+    miam.attach_user_policy(UserName=name, PolicyArn=ADMIN)
+    pid = create_policy(srv, "SERVICE_CONTROL_POLICY",
+                        {"Effect": "Deny", "Action": "iam:CreateUser", "Resource": "*"})
+    c = org(srv)
+    c.attach_policy(PolicyId=pid, TargetId=account)
+    try:
+        res = miam.simulate_principal_policy(PolicySourceArn=user_arn,
+                                             ActionNames=["iam:CreateUser", "iam:ListUsers"])
+        by_action = {r["EvalActionName"]: r for r in res["EvaluationResults"]}
+        assert by_action["iam:CreateUser"]["EvalDecision"] == "explicitDeny"
+        assert by_action["iam:CreateUser"]["OrganizationsDecisionDetail"] == {"AllowedByOrganizations": False}
+        assert by_action["iam:ListUsers"]["EvalDecision"] == "allowed"
+        assert by_action["iam:ListUsers"]["OrganizationsDecisionDetail"] == {"AllowedByOrganizations": True}
+    finally:
+        c.detach_policy(PolicyId=pid, TargetId=account)
+    # The management account is not limited by SCPs: no Organizations detail there.
+    u = srv.make_user()
+    res = srv.iam().simulate_principal_policy(PolicySourceArn=u.arn, ActionNames=["iam:ListUsers"])
+    assert "OrganizationsDecisionDetail" not in res["EvaluationResults"][0]

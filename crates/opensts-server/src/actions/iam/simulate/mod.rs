@@ -161,6 +161,31 @@ async fn simulate(
             request_principal = RequestPrincipal::user(c, "AIDASIMULATEDCALLER1");
         }
     }
+    // SimulatePrincipalPolicy includes the SCPs of the account (none for the management
+    // account or a service-linked role), as AWS's simulator does.
+    let service_linked = source.is_some_and(|s| s.contains(":role/aws-service-role/"));
+    policies.scps = if source.is_some() && !service_linked {
+        crate::org::scp_levels(cx.state, &account).await?
+    } else {
+        Vec::new()
+    };
+    let scp_refs: Vec<Vec<PolicyRef>> = policies
+        .scps
+        .iter()
+        .map(|level| {
+            level
+                .iter()
+                .map(|l| PolicyRef::new(&l.id, &l.policy))
+                .collect()
+        })
+        .collect();
+    let scp_levels: Vec<&[PolicyRef]> = scp_refs.iter().map(Vec::as_slice).collect();
+    let allow_all = Policy::parse(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
+        PolicyKind::Identity(IdentityAttachment::Managed),
+    )
+    .map_err(|_| ApiError::internal())?;
+    let allow_all = [PolicyRef::new("allow-all", &allow_all)];
     policies.identity.extend(parse_list(
         p,
         "PolicyInputList",
@@ -225,9 +250,19 @@ async fn simulate(
                     .boundary
                     .as_ref()
                     .map(|l| PolicyRef::new(&l.id, &l.policy)),
+                scps: &scp_levels,
                 ..Default::default()
             };
             let d = evaluate(&input, &ctx);
+            // What the SCPs alone say (OrganizationsDecisionDetail).
+            let by_orgs = (!scp_levels.is_empty()).then(|| {
+                let only_scps = EvaluationInput {
+                    identity: &allow_all,
+                    scps: &scp_levels,
+                    ..Default::default()
+                };
+                evaluate(&only_scps, &ctx).allowed()
+            });
             let decision = if d.allowed() {
                 "allowed"
             } else if d.explicit_deny() {
@@ -248,6 +283,11 @@ async fn simulate(
             }
             x.close("MatchedStatements");
             x.open("MissingContextValues").close("MissingContextValues");
+            if let Some(allowed) = by_orgs {
+                x.open("OrganizationsDecisionDetail")
+                    .bool("AllowedByOrganizations", allowed)
+                    .close("OrganizationsDecisionDetail");
+            }
             x.close("member");
         }
     }
