@@ -229,7 +229,7 @@ fn levels(
                     let policy: Arc<Policy> =
                         parse_cached(state, &v.content, policy_kind(policy_type))?;
                     Some(LabelledPolicy {
-                        id: format!("{}:policy/{}", org_arn_prefix(state), v.id),
+                        id: policy_arn(management_account(state), &v),
                         policy,
                     })
                 })
@@ -238,9 +238,18 @@ fn levels(
         .collect()
 }
 
-fn org_arn_prefix(state: &AppState) -> String {
-    let m = management_account(state);
-    format!("arn:aws:organizations::{m}:{}", org_id(m))
+/// The ARN of an organization policy (AWS managed ones live in account `aws`).
+pub fn policy_arn(management: &str, v: &PolicyView) -> String {
+    let type_path = v.policy_type.to_ascii_lowercase();
+    if v.aws_managed {
+        format!("arn:aws:organizations::aws:policy/{type_path}/{}", v.id)
+    } else {
+        format!(
+            "arn:aws:organizations::{management}:policy/{}/{type_path}/{}",
+            org_id(management),
+            v.id
+        )
+    }
 }
 
 /// SCP levels that limit principals of `account`: none for the management account (AWS:

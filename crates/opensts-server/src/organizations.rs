@@ -587,26 +587,8 @@ fn account_json(state: &AppState, doc: &OrgDoc, a: &opensts_store::Account) -> V
     v
 }
 
-fn type_path(policy_type: &str) -> String {
-    policy_type.to_ascii_lowercase()
-}
-
 fn policy_arn(state: &AppState, v: &PolicyView) -> String {
-    if v.aws_managed {
-        format!(
-            "arn:aws:organizations::aws:policy/{}/{}",
-            type_path(&v.policy_type),
-            v.id
-        )
-    } else {
-        let m = management_account(state);
-        format!(
-            "arn:aws:organizations::{m}:policy/{}/{}/{}",
-            org::org_id(m),
-            type_path(&v.policy_type),
-            v.id
-        )
-    }
+    org::policy_arn(management_account(state), v)
 }
 
 fn summary_json(state: &AppState, v: &PolicyView) -> Value {
