@@ -259,7 +259,7 @@ async fn run(
     }
     let action = format!("organizations:{op}");
     crate::authz::authorize(&cx, &caller, &action, "*", |c| c).await?;
-    let out = dispatch(&cx, &caller, op, &input).await?;
+    let out = dispatch(&cx, op, &input).await?;
     if !op.starts_with("Describe") && !op.starts_with("List") {
         state
             .cache
@@ -393,13 +393,7 @@ fn paged(key: &str, items: Vec<Value>, (start, max): (usize, usize)) -> Value {
     Value::Object(out)
 }
 
-async fn dispatch(
-    cx: &ActionCtx<'_>,
-    caller: &Caller,
-    op: &str,
-    input: &Input,
-) -> ApiResult<Value> {
-    let _ = caller;
+async fn dispatch(cx: &ActionCtx<'_>, op: &str, input: &Input) -> ApiResult<Value> {
     match op {
         "DescribeOrganization" => Ok(json!({"Organization": organization(cx.state)})),
         "ListRoots" => Ok(paged("Roots", vec![root(cx.state)], input.page()?)),
