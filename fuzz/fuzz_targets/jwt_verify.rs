@@ -2,13 +2,9 @@
 //! caching-header parsers. Nothing may panic; a token may only verify if its `alg` is on the
 //! allow list and its `iss` is the provider URL.
 //!
-//! Wiring (fuzz/Cargo.toml): add
-//!     opensts-oidc = { path = "../crates/opensts-oidc" }
-//!     serde_json = "1"
-//!     [[bin]] name = "jwt_verify", path = "fuzz_targets/jwt_verify.rs", test = false, doc = false, bench = false
-//! and copy this file to fuzz/fuzz_targets/jwt_verify.rs. Seed corpus: the "token" strings of
-//! crates/opensts-oidc/tests/fixtures/tokens.json prefixed with byte 0, and jwks.json prefixed
-//! with byte 1.
+//! Seed corpus (scripts/fuzz-seeds.py): the "token" strings of
+//! crates/opensts-oidc/tests/fixtures/tokens.json prefixed with byte 0, the JWKS fixtures
+//! prefixed with byte 1, caching-header triples prefixed with byte 2.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

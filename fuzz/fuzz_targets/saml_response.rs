@@ -1,7 +1,6 @@
-// Fuzz target body for opensts-saml (to be wired into the fuzz crate as
-// fuzz/fuzz_targets/saml.rs; the fuzz crate needs `opensts-saml`, `base64` and `libfuzzer-sys`).
-// Seed corpus: crates/opensts-saml/tests/fixtures/responses/*.xml and metadata/*.xml (prefix
-// each with a selector byte: 0x00 for responses, 0x01 for metadata).
+// SAML responses and IdP metadata (opensts-saml). Seed corpus (scripts/fuzz-seeds.py):
+// crates/opensts-saml/tests/fixtures/responses/*.xml and metadata/*.xml, each prefixed with a
+// selector byte: 0x00 for responses, 0x01 for metadata.
 //
 // The input is split on its first byte: even → the bytes are a SAML Response (both as the
 // base64 `SAMLAssertion` text and, decoded, as XML), odd → an IdP metadata document.
