@@ -293,6 +293,7 @@ async fn main_async(args: Args) -> Result<bool, BoxError> {
             addr,
             &host,
             &root,
+            &fixture.user,
             &fixture.account,
             args.load_roles,
             args.load_users,
