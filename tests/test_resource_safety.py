@@ -349,13 +349,6 @@ def test_incomplete_head_and_idle_keep_alive_connections_are_closed(server_facto
     keepalive.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "SERVER BUG: connections that never complete an HTTP/1 request head are not closed. hyper-util's "
-    "auto::Builder first sniffs for the HTTP/2 preface (read_version, no timeout) and hyper's "
-    "header_read_timeout applies to HTTP/1 only, after that sniff (crates/opensts-server/src/listen.rs, "
-    "Conn::serve → builder.serve_connection; no HTTP/2 idle/keep-alive timeout either). A socket that sends "
-    "nothing, or part of the 'PRI * HTTP/2.0' preface, or an idle h2c connection holds a task and a file "
-    "descriptor forever (ulimit -n bounds how many an attacker needs)."))
 def test_silent_connection_is_closed(server_factory):
     srv, head_timeout = _header_timeout_server(server_factory, "silent")
     shapes = {
@@ -379,3 +372,22 @@ def test_silent_connection_is_closed(server_factory):
         t.join()
     still_open = [f"{name} (open after {took:.0f}s)" for name, (closed, took, _) in results.items() if not closed]
     assert not still_open, f"connections never closed (head timeout {head_timeout}s): {still_open}"
+
+
+def test_idle_watchdog_spares_a_request_in_flight(server_factory):
+    """The idle watchdog closes connections with no request in flight; a request whose body is still
+    arriving (within the body timeout) after the head timeout has passed is answered, not cut off."""
+    srv, head_timeout = _header_timeout_server(server_factory, "inflight")
+    body = b"Action=GetCallerIdentity&Version=2011-06-15"
+    head = (f"POST / HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\nContent-Type: {FORM}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+        s.sendall(head)
+        s.sendall(body[:10])
+        time.sleep(head_timeout + 2)  # longer than the idle timeout, shorter than the body timeout
+        s.sendall(body[10:])
+        s.settimeout(10)
+        got = s.recv(65536)
+    # an unsigned request: the server read the whole body and answered with an AWS error
+    assert got.startswith(b"HTTP/1.1 4"), got[:200]
+    assert b"<ErrorResponse" in got, got[:400]

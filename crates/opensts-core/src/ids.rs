@@ -178,7 +178,12 @@ mod tests {
 
     #[test]
     fn access_key_ids_carry_their_account() {
-        for acct in ["123456789012", "000000000001", "999999999999", "481516234200"] {
+        for acct in [
+            "123456789012",
+            "000000000001",
+            "999999999999",
+            "481516234200",
+        ] {
             let id = new_access_key_id_for_account("ASIA", acct);
             assert_eq!(id.len(), ACCESS_KEY_ID_LEN);
             assert!(id.starts_with("ASIA"));

@@ -40,6 +40,11 @@ pub struct EvaluationInput<'a> {
     /// Session policies (inline and managed) of a session principal. `None` (or empty) means
     /// none were passed: a role session is then not limited, a federated user gets nothing.
     pub session: Option<&'a [PolicyRef<'a>]>,
+    /// Scope-down layers of the session (`GetScopedCredentials`), oldest first. Unlike the
+    /// session policies (of which one allowing suffices) every layer must allow, on every path
+    /// to an allow (a resource policy naming the session cannot widen them); a deny in any is
+    /// an explicit deny in a session policy.
+    pub scope_layers: &'a [PolicyRef<'a>],
     /// SCPs of the principal's account, one slice per level of the organization (root, each
     /// OU, the account); every level must allow. Empty: no SCPs apply.
     pub scps: &'a [&'a [PolicyRef<'a>]],
@@ -415,6 +420,12 @@ pub fn evaluate<'a>(input: &EvaluationInput<'a>, ctx: &'a RequestContext) -> Dec
     for r in session_policies {
         session.scan(r, PolicyType::Session, ctx);
     }
+    let mut layers: Vec<SetResult<'a>> = Vec::with_capacity(input.scope_layers.len());
+    for r in input.scope_layers {
+        let mut l = SetResult::default();
+        l.scan(r, PolicyType::Session, ctx);
+        layers.push(l);
+    }
     let scp_applies = !input.scp_exempt && !input.scps.is_empty();
     let mut scp_levels: Vec<SetResult<'a>> = Vec::new();
     if scp_applies {
@@ -441,6 +452,9 @@ pub fn evaluate<'a>(input: &EvaluationInput<'a>, ctx: &'a RequestContext) -> Dec
     for s in [&rcp, &resource, &identity, &boundary, &session] {
         denies.extend(s.denies.iter().copied());
     }
+    for l in &layers {
+        denies.extend(l.denies.iter().copied());
+    }
     if let Some(first) = denies.first() {
         let reason = Reason::ExplicitDeny(first.policy_type);
         return Decision {
@@ -458,6 +472,9 @@ pub fn evaluate<'a>(input: &EvaluationInput<'a>, ctx: &'a RequestContext) -> Dec
     }
     for s in [&rcp, &resource, &identity, &boundary, &session] {
         allows.extend(s.allows.iter().copied());
+    }
+    for l in &layers {
+        allows.extend(l.allows.iter().copied());
     }
     let deny = |reason: Reason, allows: Vec<MatchedStatement<'a>>| Decision {
         allowed: false,
@@ -539,6 +556,15 @@ pub fn evaluate<'a>(input: &EvaluationInput<'a>, ctx: &'a RequestContext) -> Dec
     } else {
         principal_side(identity_reason)
     };
+
+    // 3. Scope-down layers: each must allow, whatever allowed above.
+    let outcome = outcome.and_then(|reason| {
+        if layers.iter().any(|l| l.allows.is_empty()) {
+            Err(Reason::SessionPolicyImplicitDeny)
+        } else {
+            Ok(reason)
+        }
+    });
 
     match outcome {
         Ok(reason) => Decision {
@@ -757,5 +783,65 @@ mod tests {
         assert!(d.allowed());
         assert_eq!(d.matched_statements()[0].label(), "p#1");
         assert!(!Reason::NoIdentityPolicyAllow.describe().is_empty());
+    }
+
+    fn policy(kind: PolicyKind, doc: &str) -> Policy {
+        Policy::parse(doc, kind).unwrap()
+    }
+
+    #[test]
+    fn every_scope_layer_must_allow_even_when_session_policies_union() {
+        let session = PolicyKind::Session;
+        let admin = policy(
+            PolicyKind::Identity(IdentityAttachment::RoleInline),
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
+        );
+        let s3 = policy(
+            session,
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#,
+        );
+        let iam = policy(
+            session,
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:*","Resource":"*"}]}"#,
+        );
+        let get_object = policy(
+            session,
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"},
+               {"Effect":"Deny","Action":"s3:GetObject","Resource":"arn:aws:s3:::secret/*"}]}"#,
+        );
+        let ids = [PolicyRef::new("role", &admin)];
+        let run = |action: &str, resource: &str, layers: &[PolicyRef<'_>]| {
+            let ctx = RequestContext::new(action, resource).with_principal(
+                RequestPrincipal::assumed_role(
+                    "arn:aws:sts::111122223333:assumed-role/Dev/ana",
+                    "arn:aws:iam::111122223333:role/Dev",
+                    "AROADEVEXAMPLE0000001",
+                ),
+            );
+            let input = EvaluationInput {
+                identity: &ids,
+                scope_layers: layers,
+                ..Default::default()
+            };
+            let d = evaluate(&input, &ctx);
+            (d.allowed(), d.reason())
+        };
+        // no layers: the role's permissions
+        assert!(run("iam:GetRole", "*", &[]).0);
+        // two layers that do not overlap: nothing (they intersect, unlike session policies)
+        let disjoint = [PolicyRef::new("l1", &s3), PolicyRef::new("l2", &iam)];
+        assert_eq!(
+            run("iam:GetRole", "*", &disjoint),
+            (false, Reason::SessionPolicyImplicitDeny)
+        );
+        assert!(!run("s3:GetObject", "*", &disjoint).0);
+        // nested layers: the narrowest wins, and a layer's deny is explicit
+        let nested = [PolicyRef::new("l1", &s3), PolicyRef::new("l2", &get_object)];
+        assert!(run("s3:GetObject", "arn:aws:s3:::b/k", &nested).0);
+        assert!(!run("s3:PutObject", "arn:aws:s3:::b/k", &nested).0);
+        assert_eq!(
+            run("s3:GetObject", "arn:aws:s3:::secret/k", &nested),
+            (false, Reason::ExplicitDeny(PolicyType::Session))
+        );
     }
 }

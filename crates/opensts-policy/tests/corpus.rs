@@ -193,6 +193,7 @@ fn run_eval_case(case: &Value, named: &BTreeMap<String, Value>) -> Result<(), St
         is_federated_user: flag("is_federated_user").unwrap_or(false),
         same_account: flag("same_account"),
         scp_exempt: flag("scp_exempt").unwrap_or(false),
+        scope_layers: &[],
     };
     let req = case.get("request").ok_or("case has no request")?;
     let ctx = context_of(req);

@@ -68,6 +68,15 @@ const STS_ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("DecodeAuthorizationMessage", &[]),
     (
+        "GetScopedCredentials",
+        &[
+            "Policy",
+            "DurationSeconds",
+            "MinimumSessionTokenSize",
+            "ScopedSessionDescription",
+        ],
+    ),
+    (
         "GetWebIdentityToken",
         &["Audience", "DurationSeconds", "SigningAlgorithm", "Tags"],
     ),
@@ -205,7 +214,7 @@ pub fn allowed_parameter(api: Api, action: &str, name: &str) -> bool {
 pub fn is_read_only(action: &str) -> bool {
     if matches!(
         action,
-        "GetSessionToken" | "GetFederationToken" | "GetWebIdentityToken"
+        "GetSessionToken" | "GetFederationToken" | "GetWebIdentityToken" | "GetScopedCredentials"
     ) {
         return false;
     }

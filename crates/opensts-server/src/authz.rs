@@ -32,6 +32,8 @@ pub struct PrincipalPolicies {
     pub boundary: Option<LabelledPolicy>,
     /// `Some` when the session carries session policies.
     pub session: Option<Vec<LabelledPolicy>>,
+    /// The session's `GetScopedCredentials` scope-down layers, oldest first; each must allow.
+    pub scope_layers: Vec<LabelledPolicy>,
     pub federated_user: bool,
     /// Tags of the principal (user or role tags, overridden by session tags).
     pub principal_tags: Vec<(String, String)>,
@@ -107,6 +109,17 @@ pub fn request_context(
 /// Parse a policy, memoised by (kind, text): the same document is parsed once per process.
 pub fn parse_cached(state: &AppState, doc: &str, kind: PolicyKind) -> Option<Arc<Policy>> {
     parse_cached_with(state, doc, kind, false)
+}
+
+/// A session policy or scope-down layer carried by a session token, parsed; one that no longer
+/// parses (it was valid when the session was issued) is replaced by a policy that denies
+/// everything, so that it narrows rather than silently disappearing.
+fn session_policy_or_deny_all(state: &AppState, doc: &str) -> ApiResult<Arc<Policy>> {
+    const DENY_ALL: &str =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#;
+    parse_cached(state, doc, PolicyKind::Session)
+        .or_else(|| parse_cached(state, DENY_ALL, PolicyKind::Session))
+        .ok_or_else(ApiError::internal)
 }
 
 /// [`parse_cached`]; `unlimited` skips the size limit (AWS managed documents such as
@@ -383,12 +396,10 @@ pub async fn principal_policies(state: &AppState, caller: &Caller) -> ApiResult<
     if let Some(s) = caller.session() {
         let mut session = Vec::new();
         for doc in &s.session_policies {
-            if let Some(p) = parse_cached(state, doc, PolicyKind::Session) {
-                session.push(LabelledPolicy {
-                    id: "session-policy".to_string(),
-                    policy: p,
-                });
-            }
+            session.push(LabelledPolicy {
+                id: "session-policy".to_string(),
+                policy: session_policy_or_deny_all(state, doc)?,
+            });
         }
         add_managed(
             state,
@@ -397,17 +408,14 @@ pub async fn principal_policies(state: &AppState, caller: &Caller) -> ApiResult<
             PolicyKind::Session,
         )
         .await?;
-        for layer in &s.scope_layers {
-            if let Some(p) = parse_cached(state, layer, PolicyKind::Session) {
-                session.push(LabelledPolicy {
-                    id: "scoped-policy".to_string(),
-                    policy: p,
-                });
-            }
+        for (i, layer) in s.scope_layers.iter().enumerate() {
+            out.scope_layers.push(LabelledPolicy {
+                id: format!("scoped-policy-{}", i + 1),
+                policy: session_policy_or_deny_all(state, layer)?,
+            });
         }
-        let had_session_policies = !s.session_policies.is_empty()
-            || !s.session_policy_arns.is_empty()
-            || !s.scope_layers.is_empty();
+        let had_session_policies =
+            !s.session_policies.is_empty() || !s.session_policy_arns.is_empty();
         if had_session_policies || out.federated_user {
             out.session = Some(session);
         }
@@ -435,9 +443,18 @@ pub fn evaluate_for<'a>(
             .iter()
             .map(|p| PolicyRef::new(&p.id, &p.policy)),
     );
+    // `session_refs` holds the session policies, then the scope-down layers.
+    let session_count = policies.session.as_ref().map_or(0, Vec::len);
     if let Some(s) = &policies.session {
         session_refs.extend(s.iter().map(|p| PolicyRef::new(&p.id, &p.policy)));
     }
+    session_refs.extend(
+        policies
+            .scope_layers
+            .iter()
+            .map(|p| PolicyRef::new(&p.id, &p.policy)),
+    );
+    let (session_slice, layer_slice) = session_refs.split_at(session_count);
     let input = EvaluationInput {
         identity: refs,
         resource: resource_policy.map(|p| PolicyRef::new(&p.id, &p.policy)),
@@ -445,7 +462,8 @@ pub fn evaluate_for<'a>(
             .boundary
             .as_ref()
             .map(|p| PolicyRef::new(&p.id, &p.policy)),
-        session: policies.session.as_ref().map(|_| session_refs.as_slice()),
+        session: policies.session.as_ref().map(|_| session_slice),
+        scope_layers: layer_slice,
         is_federated_user: policies.federated_user,
         ..Default::default()
     };

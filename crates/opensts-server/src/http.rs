@@ -469,7 +469,9 @@ async fn run(state: &AppState, out: &mut Outcome, req: &Request<'_>, params: &Pa
             .any(|p| spec.name.starts_with(p))
         && let Some(c) = &caller
     {
-        state.cache.invalidate_accounts(&[c.account_id().to_string()]);
+        state
+            .cache
+            .invalidate_accounts(&[c.account_id().to_string()]);
     }
     out.result = result;
     out.rejection = rejection;

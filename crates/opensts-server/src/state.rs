@@ -8,8 +8,8 @@ use opensts_core::crypto::MasterKey;
 use opensts_core::keyring::KeyRing;
 use opensts_core::principal::Principal;
 use opensts_core::secret::Secret;
-use opensts_sigv4::SigningKey;
 use opensts_policy::Policy;
+use opensts_sigv4::SigningKey;
 use opensts_store::{AccessKeyRecord, Entity, KeyStatus, Store};
 
 use crate::config::{Config, MAX_SIGNING_KEY_CACHE};
@@ -161,12 +161,7 @@ impl Cache {
         self.entities.read().ok()?.get(key).cloned()
     }
 
-    fn insert_entity(
-        &self,
-        epoch_before: u64,
-        key: EntityKey,
-        value: Option<Arc<Entity>>,
-    ) {
+    fn insert_entity(&self, epoch_before: u64, key: EntityKey, value: Option<Arc<Entity>>) {
         if self.epoch() != epoch_before {
             return;
         }

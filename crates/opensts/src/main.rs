@@ -7,11 +7,14 @@
 //!   a role issued until now (AWS's `AWSRevokeOlderSessions` inline policy).
 //! * `opensts keys rotate [--purpose session-token|auth-message|all]`, `opensts keys list` —
 //!   key-ring rotation (running servers pick the new key up within a second).
+//! * `opensts credentials [--role-arn R …] [--format env|json|process]` — a client helper:
+//!   temporary credentials from an STS endpoint, e.g. as a `credential_process`.
 //!
 //! Every flag also reads an `OPENSTS_*` environment variable and can be set in the TOML file
 //! named by `--config` / `OPENSTS_CONFIG`; precedence: flag > environment > file > default.
 
 mod config_file;
+mod credentials;
 
 use std::ffi::OsString;
 use std::io::Write as _;
@@ -71,6 +74,9 @@ enum Command {
     /// Manage the key rings (session tokens, encoded authorization messages).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Get temporary credentials (AssumeRole with --role-arn, else GetSessionToken) from an
+    /// STS endpoint and print them as shell exports, JSON or credential_process JSON.
+    Credentials(Box<credentials::CredentialsArgs>),
 }
 
 #[derive(Subcommand)]
@@ -492,7 +498,7 @@ async fn keys_list(storage: StorageArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(0))
@@ -532,6 +538,7 @@ fn main() -> ExitCode {
                 keys_rotate(purpose, storage).await
             }
             Command::Keys(KeysCommand::List { storage }) => keys_list(storage).await,
+            Command::Credentials(args) => credentials::run(*args).await,
         }
     });
     match result {

@@ -36,6 +36,7 @@ pub static STS_ACTIONS: &[ActionSpec] = &[
     signed(Api::Sts, "GetFederationToken"),
     signed(Api::Sts, "DecodeAuthorizationMessage"),
     signed(Api::Sts, "GetWebIdentityToken"),
+    signed(Api::Sts, "GetScopedCredentials"),
     ActionSpec {
         api: Api::Sts,
         name: "AssumeRoleWithSAML",
@@ -90,6 +91,9 @@ pub async fn run(
         }
         (Api::Sts, "GetWebIdentityToken") => {
             sts::get_web_identity_token::handle(cx, signed()?, p).await
+        }
+        (Api::Sts, "GetScopedCredentials") => {
+            sts::get_scoped_credentials::handle(cx, signed()?, p).await
         }
         (Api::Sts, "AssumeRoleWithSAML") => sts::assume_role_with_saml::handle(cx, p).await,
         (Api::Sts, "AssumeRoleWithWebIdentity") => {

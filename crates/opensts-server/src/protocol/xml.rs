@@ -10,9 +10,23 @@ pub struct Xml {
     buf: String,
 }
 
-/// Escape text for element content.
+/// Whether `c` may appear in an XML 1.0 document (even escaped, `&#1;` is not well-formed).
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// Escape text for element content. Characters XML cannot carry at all (control characters
+/// other than tab, newline and carriage return; U+FFFE, U+FFFF), which user-supplied strings
+/// such as session names or token claims may contain, become U+FFFD.
 pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
-    quick_xml::escape::escape(s)
+    if s.chars().all(is_xml_char) {
+        return quick_xml::escape::escape(s);
+    }
+    let cleaned: String = s
+        .chars()
+        .map(|c| if is_xml_char(c) { c } else { '\u{FFFD}' })
+        .collect();
+    std::borrow::Cow::Owned(quick_xml::escape::escape(&cleaned).into_owned())
 }
 
 impl Xml {
@@ -129,6 +143,22 @@ pub fn timestamp(unix: i64) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn characters_xml_cannot_carry_are_replaced() {
+        assert_eq!(
+            escape("a\u{1}b\u{1b}c\u{FFFF}<"),
+            "a\u{FFFD}b\u{FFFD}c\u{FFFD}&lt;"
+        );
+        assert_eq!(escape("tab\tnl\ncr\r é 😀"), "tab\tnl\ncr&#13; é 😀");
+        let mut x = Xml::new();
+        x.elem("A", "x\u{0}y");
+        assert!(
+            quick_xml::Reader::from_str(&x.into_string())
+                .read_event()
+                .is_ok()
+        );
+    }
 
     #[test]
     fn envelope_and_escape() {

@@ -95,7 +95,9 @@ impl TestApp {
         headers.insert("host", self.addr.to_string().parse().unwrap());
         headers.insert(
             "content-type",
-            "application/x-www-form-urlencoded; charset=utf-8".parse().unwrap(),
+            "application/x-www-form-urlencoded; charset=utf-8"
+                .parse()
+                .unwrap(),
         );
         let params = SigningParams {
             access_key_id: &creds.key,

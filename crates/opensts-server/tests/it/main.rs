@@ -4,9 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod authorize_api;
+mod bootstrap;
 mod helpers;
 mod sessions;
 mod store_conformance;
 mod store_down;
-mod bootstrap;
 mod web_identity_token;

@@ -55,7 +55,8 @@ async fn clock_skew_window_is_fifteen_minutes_both_ways() {
             assert_eq!(r.code().as_deref(), Some("SignatureDoesNotMatch"));
             let msg = r.field("Message").unwrap();
             assert!(
-                msg.starts_with("Signature expired") || msg.starts_with("Signature not yet current"),
+                msg.starts_with("Signature expired")
+                    || msg.starts_with("Signature not yet current"),
                 "{msg}"
             );
         }
@@ -95,7 +96,10 @@ async fn access_key_info_decodes_the_account() {
     let s = session_creds(&app.sts(&app.root(), "Action=GetSessionToken").await);
     for key in [&app.root_key, &s.key] {
         let r = app
-            .sts(&app.root(), &format!("Action=GetAccessKeyInfo&AccessKeyId={key}"))
+            .sts(
+                &app.root(),
+                &format!("Action=GetAccessKeyInfo&AccessKeyId={key}"),
+            )
             .await;
         assert_eq!(r.field("Account").as_deref(), Some(app.account_id.as_str()));
     }

@@ -76,13 +76,22 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
     let session_name = v.string(p, "RoleSessionName", true, 2, 64, Some(CharRule::NameChars));
     let duration = v.int(p, "DurationSeconds", false, MIN_DURATION, MAX_DURATION);
     let external_id = v.string(p, "ExternalId", false, 2, 1224, Some(CharRule::ExternalId));
-    let serial = v.string(p, "SerialNumber", false, 9, 256, Some(CharRule::SerialNumber));
+    let serial = v.string(
+        p,
+        "SerialNumber",
+        false,
+        9,
+        256,
+        Some(CharRule::SerialNumber),
+    );
     let code = v.string(p, "TokenCode", false, 6, 6, Some(CharRule::Digits));
     v.into_result()?;
     let (Some(role_arn), Some(session_name)) = (role_arn, session_name) else {
         return Err(ApiError::internal());
     };
-    if p.struct_list("ProvidedContexts")?.is_some_and(|l| !l.is_empty()) {
+    if p.struct_list("ProvidedContexts")?
+        .is_some_and(|l| !l.is_empty())
+    {
         return Err(ApiError::invalid_parameter_value(
             "ProvidedContexts is not supported by this STS",
         ));
@@ -122,13 +131,20 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
         .map(|s| {
             s.tags
                 .iter()
-                .filter(|(k, _)| s.transitive_tag_keys.iter().any(|t| t.eq_ignore_ascii_case(k)))
+                .filter(|(k, _)| {
+                    s.transitive_tag_keys
+                        .iter()
+                        .any(|t| t.eq_ignore_ascii_case(k))
+                })
                 .cloned()
                 .collect()
         })
         .unwrap_or_default();
     for t in &params.tags {
-        if inherited.iter().any(|(k, _)| k.eq_ignore_ascii_case(&t.key)) {
+        if inherited
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case(&t.key))
+        {
             return Err(ApiError::invalid_parameter_value(format!(
                 "Cannot override transitive tag {} inherited from the calling session",
                 t.key
@@ -161,10 +177,12 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
     }
 
     // Authorization: trust policy (resource policy) + the caller's policies.
-    let trust = authz::parse_cached(cx.state, &role.assume_role_policy, PolicyKind::Trust)
-        .map(|policy| LabelledPolicy {
-            id: format!("{canonical_arn}#trust"),
-            policy,
+    let trust =
+        authz::parse_cached(cx.state, &role.assume_role_policy, PolicyKind::Trust).map(|policy| {
+            LabelledPolicy {
+                id: format!("{canonical_arn}#trust"),
+                policy,
+            }
         });
     let Some(trust) = trust else {
         return Err(not_authorized(caller, "sts:AssumeRole", role_arn));
@@ -180,7 +198,13 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
     for action in actions {
         let mut ctx = authz::request_context(cx, caller, &policies, action, &canonical_arn)
             .with_resource_account(account.clone());
-        ctx = add_request_keys(ctx, &role, session_name, &params, source_identity.as_deref());
+        ctx = add_request_keys(
+            ctx,
+            &role,
+            session_name,
+            &params,
+            source_identity.as_deref(),
+        );
         if let Some(e) = external_id {
             ctx = ctx.with_external_id(e);
         }

@@ -8,6 +8,7 @@ pub mod federated;
 pub mod get_access_key_info;
 pub mod get_caller_identity;
 pub mod get_federation_token;
+pub mod get_scoped_credentials;
 pub mod get_session_token;
 pub mod get_web_identity_token;
 pub mod session;

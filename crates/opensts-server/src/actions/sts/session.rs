@@ -33,7 +33,7 @@ pub struct SessionParams {
 }
 
 /// Remove insignificant whitespace from a JSON document (it was validated as JSON already).
-fn compact_json(doc: &str) -> String {
+pub fn compact_json(doc: &str) -> String {
     match serde_json::from_str::<serde_json::Value>(doc) {
         Ok(v) => v.to_string(),
         Err(_) => doc.to_string(),
@@ -49,7 +49,14 @@ pub async fn parse_session_params(
     allow_transitive: bool,
 ) -> ApiResult<SessionParams> {
     let mut v = Violations::new();
-    let policy = v.string(p, "Policy", false, 1, policy_max_chars, Some(CharRule::PolicyChars));
+    let policy = v.string(
+        p,
+        "Policy",
+        false,
+        1,
+        policy_max_chars,
+        Some(CharRule::PolicyChars),
+    );
     let arns = p.struct_list("PolicyArns")?.unwrap_or_default();
     if arns.len() > MAX_POLICY_ARNS {
         v.add(
@@ -73,7 +80,9 @@ pub async fn parse_session_params(
     let mut policy_arns = Vec::with_capacity(arns.len());
     for a in &arns {
         match a.get("arn") {
-            Some(arn) if (20..=2048).contains(&arn.chars().count()) => policy_arns.push(arn.clone()),
+            Some(arn) if (20..=2048).contains(&arn.chars().count()) => {
+                policy_arns.push(arn.clone())
+            }
             other => v.add(
                 other.map(String::as_str),
                 "PolicyArns.member.arn",
@@ -93,7 +102,10 @@ pub async fn parse_session_params(
             .map_err(|e| ApiError::malformed_policy_document(e.message()))?;
     }
     for arn in &policy_arns {
-        if authz::managed_policy_document(cx.state, arn).await?.is_none() {
+        if authz::managed_policy_document(cx.state, arn)
+            .await?
+            .is_none()
+        {
             return Err(ApiError::malformed_policy_document(format!(
                 "Policy {arn} does not exist or is not attachable."
             )));
@@ -171,7 +183,8 @@ pub fn parse_source_identity(p: &Params) -> ApiResult<Option<String>> {
 }
 
 /// AWS's answer to a wrong, replayed or unusable MFA code (with its trailing space).
-pub const MFA_FAILED: &str = "MultiFactorAuthentication failed with invalid MFA one time pass code. ";
+pub const MFA_FAILED: &str =
+    "MultiFactorAuthentication failed with invalid MFA one time pass code. ";
 
 /// Check `SerialNumber` + `TokenCode` of a GetSessionToken/AssumeRole request. `Ok(None)` when
 /// neither is given, `Ok(Some(now))` (the MFA authentication time) when the code is valid for a
@@ -233,7 +246,10 @@ mod tests {
 
     #[test]
     fn packed_size_is_a_percentage_of_the_budget() {
-        assert_eq!(SessionParams::default().packed_size_percent(&[]).unwrap(), 0);
+        assert_eq!(
+            SessionParams::default().packed_size_percent(&[]).unwrap(),
+            0
+        );
         let p = SessionParams {
             policy: Some(compact_json(
                 r#"{ "Version": "2012-10-17",

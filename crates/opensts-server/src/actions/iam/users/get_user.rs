@@ -42,7 +42,8 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
             cx,
             caller,
             &opensts_core::arn::user_arn(account, "/", &name),
-        ).await?;
+        )
+        .await?;
         return Err(no_such_user(&name));
     };
     authorize(cx, caller, &user.arn(account)).await?;
