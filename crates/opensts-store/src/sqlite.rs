@@ -19,11 +19,21 @@
 //! reads are unaffected.
 //!
 //! `foreign_keys=ON` (SQLite leaves it off by default).
+//!
+//! # One-time claims: group commit
+//! `claim_once` runs on the request path of every `AssumeRoleWithSAML` (the assertion-replay
+//! cache), so one fsync per claim would cap that action at the disk's fsync rate. Claims are
+//! therefore committed in groups: each call queues its claim, and whoever holds the claim
+//! lock next commits every queued claim (at most [`CLAIM_BATCH_MAX`]) in one write
+//! transaction, then answers each caller. A caller is answered only after the transaction
+//! holding its claim committed, so durability is unchanged; claims that arrive while a
+//! commit is in flight share the next fsync. The commit runs in its own task, so a caller
+//! that goes away (client disconnect) cannot leave other callers' claims half done.
 
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -56,6 +66,27 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Expired one-time claims are purged on every this-many-th `claim_once` call of a store.
 const CLAIM_PURGE_INTERVAL: u64 = 1024;
 
+/// Most one-time claims committed in one write transaction (group commit, see the module doc).
+pub const CLAIM_BATCH_MAX: usize = 512;
+
+/// A queued `claim_once` call waiting for the group commit.
+#[derive(Debug)]
+struct PendingClaim {
+    scope: String,
+    id: String,
+    expires_at: UnixTime,
+    now: UnixTime,
+    reply: tokio::sync::oneshot::Sender<Result<bool>>,
+}
+
+/// The group-commit queue of one-time claims, shared by the clones of a store.
+#[derive(Debug, Default)]
+struct ClaimQueue {
+    pending: Mutex<Vec<PendingClaim>>,
+    /// Held by the task committing a group; the next holder commits what queued meanwhile.
+    commit: Arc<tokio::sync::Mutex<()>>,
+}
+
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
 /// A [`Store`] in one SQLite database file (or in memory, for tests).
@@ -66,6 +97,7 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     claim_calls: Arc<AtomicU64>,
+    claims: Arc<ClaimQueue>,
 }
 
 fn map_err(e: sqlx::Error) -> StoreError {
@@ -140,6 +172,7 @@ impl SqliteStore {
             writer,
             reader,
             claim_calls: Arc::new(AtomicU64::new(0)),
+            claims: Arc::default(),
         })
     }
 
@@ -163,6 +196,7 @@ impl SqliteStore {
             writer: pool.clone(),
             reader: pool,
             claim_calls: Arc::new(AtomicU64::new(0)),
+            claims: Arc::default(),
         })
     }
 
@@ -182,6 +216,71 @@ impl SqliteStore {
             .await
             .map_err(map_err)?;
         Ok(done.rows_affected())
+    }
+
+    /// Commit the queued claims (up to [`CLAIM_BATCH_MAX`]) in one transaction and answer them.
+    async fn commit_queued_claims(&self) {
+        let batch: Vec<PendingClaim> = match self.claims.pending.lock() {
+            Ok(mut q) => {
+                let n = q.len().min(CLAIM_BATCH_MAX);
+                q.drain(..n).collect()
+            }
+            Err(_) => return,
+        };
+        let Some(first) = batch.first() else {
+            return;
+        };
+        let calls = self
+            .claim_calls
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        if calls / CLAIM_PURGE_INTERVAL != (calls + batch.len() as u64) / CLAIM_PURGE_INTERVAL
+            && let Err(e) = self.purge_expired_claims(first.now).await
+        {
+            tracing::warn!(error = %e, "purging expired one-time claims failed");
+        }
+        let outcome: Result<Vec<bool>> = async {
+            let mut tx = self.begin_write().await?;
+            let mut claimed = Vec::with_capacity(batch.len());
+            for c in &batch {
+                // One statement, hence atomic: it inserts the claim, or takes over an expired
+                // one, or changes nothing (a live claim exists, possibly from earlier in this
+                // very group) -- which is what the row count tells.
+                let done = sqlx::query(
+                    "INSERT INTO one_time_claims (scope, id, expires_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (scope, id) DO UPDATE SET expires_at = excluded.expires_at \
+                     WHERE one_time_claims.expires_at <= $4",
+                )
+                .bind(&c.scope)
+                .bind(&c.id)
+                .bind(c.expires_at)
+                .bind(c.now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                claimed.push(done.rows_affected() == 1);
+            }
+            tx.commit().await.map_err(map_err)?;
+            Ok(claimed)
+        }
+        .await;
+        match outcome {
+            Ok(claimed) => {
+                for (c, ok) in batch.into_iter().zip(claimed) {
+                    let _ = c.reply.send(Ok(ok));
+                }
+            }
+            Err(e) => {
+                let unavailable = matches!(e, StoreError::Unavailable(_));
+                let msg = e.to_string();
+                for c in batch {
+                    let _ = c.reply.send(Err(if unavailable {
+                        StoreError::Unavailable(msg.clone())
+                    } else {
+                        StoreError::Other(msg.clone())
+                    }));
+                }
+            }
+        }
     }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
@@ -696,27 +795,38 @@ impl Store for SqliteStore {
         expires_at: UnixTime,
         now: UnixTime,
     ) -> Result<bool> {
-        let calls = self.claim_calls.fetch_add(1, Ordering::Relaxed);
-        if calls.is_multiple_of(CLAIM_PURGE_INTERVAL)
-            && let Err(e) = self.purge_expired_claims(now).await
-        {
-            tracing::warn!(error = %e, "purging expired one-time claims failed");
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.claims
+            .pending
+            .lock()
+            .map_err(|_| StoreError::Other("claim queue poisoned".into()))?
+            .push(PendingClaim {
+                scope: scope.to_string(),
+                id: id.to_string(),
+                expires_at,
+                now,
+                reply,
+            });
+        let mut answer = answer;
+        loop {
+            // The commit lock; a group committed while we waited may already hold our claim.
+            let guard = self.claims.commit.clone().lock_owned().await;
+            match answer.try_recv() {
+                Ok(r) => return r,
+                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
+                    return Err(StoreError::Other("one-time claim dropped".into()));
+                }
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
+            }
+            let store = self.clone();
+            // Its own task: finishes (and answers every caller in the group) even if this
+            // caller goes away. More than CLAIM_BATCH_MAX queued: loop for the next group.
+            let _ = tokio::spawn(async move {
+                store.commit_queued_claims().await;
+                drop(guard);
+            })
+            .await;
         }
-        // One statement, hence atomic: it inserts the claim, or takes over an expired one, or
-        // changes nothing (a live claim exists) -- which is what the row count tells.
-        let done = sqlx::query(
-            "INSERT INTO one_time_claims (scope, id, expires_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (scope, id) DO UPDATE SET expires_at = excluded.expires_at \
-             WHERE one_time_claims.expires_at <= $4",
-        )
-        .bind(scope)
-        .bind(id)
-        .bind(expires_at)
-        .bind(now)
-        .execute(&self.writer)
-        .await
-        .map_err(map_err)?;
-        Ok(done.rows_affected() == 1)
     }
 
     async fn get_setting(&self, key: &str) -> Result<Option<String>> {
@@ -751,6 +861,49 @@ mod tests {
 
     async fn int_pragma(pool: &SqlitePool, sql: &'static str) -> i64 {
         sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+    }
+
+    /// Group commit: more concurrent claims than one group holds all get their own answer
+    /// (distinct ids all claimed, a shared id claimed exactly once), and they are durable:
+    /// a second store on the same file sees every one of them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn claims_group_commit_beyond_one_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let store = SqliteStore::open_path(&path).await.unwrap();
+        store.migrate().await.unwrap();
+        let n = CLAIM_BATCH_MAX * 2 + 7;
+        let mut tasks = Vec::new();
+        for i in 0..n {
+            let s = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let own = s
+                    .claim_once("g", &format!("id-{i}"), 2000, 1000)
+                    .await
+                    .unwrap();
+                let shared = s.claim_once("g", "shared", 2000, 1000).await.unwrap();
+                (own, shared)
+            }));
+        }
+        let mut shared_wins = 0;
+        for t in tasks {
+            let (own, shared) = t.await.unwrap();
+            assert!(own);
+            shared_wins += usize::from(shared);
+        }
+        assert_eq!(shared_wins, 1);
+        let other = SqliteStore::open_path(&path).await.unwrap();
+        assert!(!other.claim_once("g", "id-0", 2000, 1000).await.unwrap());
+        assert!(
+            !other
+                .claim_once("g", &format!("id-{}", n - 1), 2000, 1000)
+                .await
+                .unwrap()
+        );
+        assert!(
+            other.claim_once("g", "id-0", 4000, 2000).await.unwrap(),
+            "expired claim taken over"
+        );
     }
 
     /// Every connection, writer and readers, runs with the documented settings.

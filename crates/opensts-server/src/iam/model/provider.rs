@@ -180,12 +180,10 @@ pub async fn load_oidc_provider_by_issuer(
     let Some(key) = oidc_key_for_issuer(issuer_url) else {
         return Ok(None);
     };
-    match state
-        .store
-        .get_entity(account, KIND_OIDC_PROVIDER, key)
-        .await?
-    {
-        Some(e) => Ok(Some(decode(e.doc, KIND_OIDC_PROVIDER)?)),
+    // Through the entity cache (request path of every AssumeRoleWithWebIdentity); IAM writes
+    // invalidate it like any other entity.
+    match state.entity(account, KIND_OIDC_PROVIDER, key).await? {
+        Some(e) => Ok(Some(decode(e.doc.clone(), KIND_OIDC_PROVIDER)?)),
         None => Ok(None),
     }
 }
