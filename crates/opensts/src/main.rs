@@ -505,6 +505,12 @@ pub(crate) fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
+/// mimalloc instead of the system allocator: the request path allocates many small, short-lived
+/// buffers (query parameters, policy contexts, XML), and glibc's malloc contends across worker
+/// threads; measured with `scripts/bench` (docs/performance.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match parse_cli() {
         Ok(c) => c,

@@ -116,6 +116,9 @@ struct Args {
     strict: bool,
 }
 
+/// Long run: how many windows at each end are averaged to judge flatness.
+const LONG_RUN_EDGE: usize = 3;
+
 fn addr_of(url: &str) -> Result<(SocketAddr, String), BoxError> {
     let host = url
         .strip_prefix("http://")
@@ -375,17 +378,28 @@ async fn main_async(args: Args) -> Result<bool, BoxError> {
             args.windows
         );
         let r = run(addr, &sc, &l).await?;
-        let first = r.window_rps.first().copied().unwrap_or(0.0);
-        let last = r.window_rps.last().copied().unwrap_or(0.0);
+        // Flatness: the mean of the first LONG_RUN_EDGE windows against the mean of the last
+        // LONG_RUN_EDGE (one window of a few seconds swings by several percent on a shared
+        // machine; the first also holds the connection ramp-up).
+        let edge = LONG_RUN_EDGE.min(r.window_rps.len() / 2).max(1);
+        let mean = |w: &[f64]| {
+            if w.is_empty() {
+                0.0
+            } else {
+                w.iter().sum::<f64>() / w.len() as f64
+            }
+        };
+        let first = mean(&r.window_rps[..edge.min(r.window_rps.len())]);
+        let last = mean(&r.window_rps[r.window_rps.len().saturating_sub(edge)..]);
         let change = if first > 0.0 { last / first - 1.0 } else { 0.0 };
         eprintln!(
-            "long run: {} sessions in {:.1} s, first window {first:.0} req/s, last {last:.0} req/s ({:+.1}%), errors {}",
+            "long run: {} sessions in {:.1} s, first {edge} windows {first:.0} req/s, last {edge} {last:.0} req/s ({:+.1}%), errors {}",
             r.requests,
             r.duration_s,
             change * 100.0,
             r.errors
         );
-        summary["long_run"] = json!({"sessions": n, "first_window_rps": first, "last_window_rps": last,
+        summary["long_run"] = json!({"sessions": n, "edge_windows": edge, "first_windows_rps": first, "last_windows_rps": last,
             "change": change, "flat_within_10_percent": change.abs() <= 0.10, "result": r});
         ok &= r.errors == 0;
     }
