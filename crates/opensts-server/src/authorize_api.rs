@@ -37,7 +37,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::protocol::Api;
 use crate::protocol::xml::timestamp;
 use crate::state::AppState;
-use crate::throttle::throttling_error;
+use crate::throttle::throttled;
 use crate::tls::ConnMeta;
 
 /// Where the API is served (main listener).
@@ -264,8 +264,7 @@ async fn run(
     request_id: &str,
 ) -> ApiResult<Answer> {
     if !state.throttle.allow_source(peer.ip()) {
-        state.metrics.throttled("source");
-        return Err(throttling_error());
+        return Err(throttled(&state.metrics, "source"));
     }
     if method != Method::POST {
         return Err(ApiError::new(
@@ -316,8 +315,7 @@ async fn run(
         return Err(ApiError::missing_authentication_token());
     };
     if !state.throttle.allow_account(server.account_id()) {
-        state.metrics.throttled("account");
-        return Err(throttling_error());
+        return Err(throttled(&state.metrics, "account"));
     }
     let req: AuthorizeRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::validation(format!(

@@ -120,14 +120,17 @@ pub fn parse_cached(state: &AppState, doc: &str, kind: PolicyKind) -> Option<Arc
     parse_cached_with(state, doc, kind, false)
 }
 
-/// A session policy or scope-down layer carried by a session token, parsed; one that no longer
-/// parses (it was valid when the session was issued) is replaced by a policy that denies
-/// everything, so that it narrows rather than silently disappearing.
-fn session_policy_or_deny_all(state: &AppState, doc: &str) -> ApiResult<Arc<Policy>> {
-    const DENY_ALL: &str =
+/// A policy that only limits (a session policy or scope-down layer carried by a session token,
+/// an SCP or RCP), parsed; one that no longer parses (it was valid when it was stored) is
+/// replaced by a policy that denies everything, so that it narrows rather than silently
+/// disappearing.
+pub fn parse_or_deny_all(state: &AppState, doc: &str, kind: PolicyKind) -> ApiResult<Arc<Policy>> {
+    const DENY_ALL: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"*","Resource":"*"}]}"#;
+    const DENY_ALL_NO_PRINCIPAL: &str =
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#;
-    parse_cached(state, doc, PolicyKind::Session)
-        .or_else(|| parse_cached(state, DENY_ALL, PolicyKind::Session))
+    parse_cached(state, doc, kind)
+        .or_else(|| parse_cached(state, DENY_ALL_NO_PRINCIPAL, kind))
+        .or_else(|| parse_cached(state, DENY_ALL, kind))
         .ok_or_else(ApiError::internal)
 }
 
@@ -416,7 +419,7 @@ pub async fn principal_policies(state: &AppState, caller: &Caller) -> ApiResult<
         for doc in &s.session_policies {
             session.push(LabelledPolicy {
                 id: "session-policy".to_string(),
-                policy: session_policy_or_deny_all(state, doc)?,
+                policy: parse_or_deny_all(state, doc, PolicyKind::Session)?,
             });
         }
         add_managed(
@@ -429,7 +432,7 @@ pub async fn principal_policies(state: &AppState, caller: &Caller) -> ApiResult<
         for (i, layer) in s.scope_layers.iter().enumerate() {
             out.scope_layers.push(LabelledPolicy {
                 id: format!("scoped-policy-{}", i + 1),
-                policy: session_policy_or_deny_all(state, layer)?,
+                policy: parse_or_deny_all(state, layer, PolicyKind::Session)?,
             });
         }
         let had_session_policies =

@@ -22,7 +22,7 @@ use crate::metrics::{self, KeyInfo};
 use crate::protocol::xml::{error_body, success_body};
 use crate::protocol::{Api, Params};
 use crate::state::AppState;
-use crate::throttle::throttling_error;
+use crate::throttle::throttled;
 use crate::tls::ConnMeta;
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -320,12 +320,6 @@ fn record(
     audit_log.write(&event);
 }
 
-/// Count a throttled request and answer `Throttling`.
-fn throttled(state: &AppState, scope: &'static str) -> ApiError {
-    state.metrics.throttled(scope);
-    throttling_error()
-}
-
 async fn handle(
     state: &AppState,
     peer: SocketAddr,
@@ -346,7 +340,7 @@ async fn handle(
                 "Only GET and POST are supported",
             )
         } else {
-            throttled(state, "source")
+            throttled(&state.metrics, "source")
         });
         return out;
     }
@@ -358,7 +352,7 @@ async fn handle(
             out.result = Err(if source_allowed {
                 e
             } else {
-                throttled(state, "source")
+                throttled(&state.metrics, "source")
             });
             return out;
         }
@@ -402,7 +396,7 @@ async fn run(state: &AppState, out: &mut Outcome, req: &Request<'_>, params: &Pa
             .map(|spec| spec.name);
     }
     if !req.source_allowed {
-        out.result = Err(throttled(state, "source"));
+        out.result = Err(throttled(&state.metrics, "source"));
         return;
     }
     let Some(action) = params.get("Action").filter(|a| !a.is_empty()) else {
@@ -457,7 +451,7 @@ async fn run(state: &AppState, out: &mut Outcome, req: &Request<'_>, params: &Pa
     if let Some(c) = &caller
         && !state.throttle.allow_account(c.account_id())
     {
-        out.result = Err(throttled(state, "account"));
+        out.result = Err(throttled(&state.metrics, "account"));
         out.caller = caller;
         return;
     }

@@ -8,12 +8,11 @@
 //! an account created later gets them too.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
-use opensts_policy::{Policy, PolicyKind};
+use opensts_policy::PolicyKind;
 use serde::{Deserialize, Serialize};
 
-use crate::authz::{LabelledPolicy, parse_cached};
+use crate::authz::{LabelledPolicy, parse_or_deny_all};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -211,31 +210,31 @@ fn policy_kind(policy_type: &str) -> PolicyKind {
     }
 }
 
-/// The parsed policies of `policy_type` per level (root, then account) for `account`.
+/// The parsed policies of `policy_type` per level (root, then account) for `account`. A stored
+/// policy that no longer parses counts as denying everything (see
+/// [`crate::authz::parse_or_deny_all`]); an attachment whose policy is gone counts as nothing.
 fn levels(
     state: &AppState,
     doc: &OrgDoc,
     policy_type: &str,
     account: &str,
-) -> Vec<Vec<LabelledPolicy>> {
+) -> ApiResult<Vec<Vec<LabelledPolicy>>> {
     let root = root_id(management_account(state));
-    [root.as_str(), account]
-        .iter()
-        .map(|target| {
-            doc.attached(policy_type, target)
-                .iter()
-                .filter_map(|id| {
-                    let v = doc.view(id)?;
-                    let policy: Arc<Policy> =
-                        parse_cached(state, &v.content, policy_kind(policy_type))?;
-                    Some(LabelledPolicy {
-                        id: policy_arn(management_account(state), &v),
-                        policy,
-                    })
-                })
-                .collect()
-        })
-        .collect()
+    let mut out = Vec::with_capacity(2);
+    for target in [root.as_str(), account] {
+        let mut level = Vec::new();
+        for id in doc.attached(policy_type, target) {
+            let Some(v) = doc.view(&id) else {
+                continue;
+            };
+            level.push(LabelledPolicy {
+                id: policy_arn(management_account(state), &v),
+                policy: parse_or_deny_all(state, &v.content, policy_kind(policy_type))?,
+            });
+        }
+        out.push(level);
+    }
+    Ok(out)
 }
 
 /// The ARN of an organization policy (AWS managed ones live in account `aws`).
@@ -259,7 +258,7 @@ pub async fn scp_levels(state: &AppState, account: &str) -> ApiResult<Vec<Vec<La
         return Ok(Vec::new());
     }
     let doc = load(state).await?;
-    Ok(levels(state, &doc, SCP, account))
+    levels(state, &doc, SCP, account)
 }
 
 /// RCP levels that limit requests to resources of `resource_account` for `action`: none for
@@ -277,7 +276,7 @@ pub async fn rcp_levels(
         return Ok(Vec::new());
     }
     let doc = load(state).await?;
-    Ok(levels(state, &doc, RCP, resource_account))
+    levels(state, &doc, RCP, resource_account)
 }
 
 #[cfg(test)]

@@ -192,8 +192,7 @@ async fn run(
     seen: &mut Seen,
 ) -> ApiResult<Value> {
     if !state.throttle.allow_source(peer.ip()) {
-        state.metrics.throttled("source");
-        return Err(crate::throttle::throttling_error());
+        return Err(crate::throttle::throttled(&state.metrics, "source"));
     }
     if method != Method::POST {
         return Err(ApiError::new(
@@ -220,8 +219,7 @@ async fn run(
     };
     seen.caller = Some(caller.clone());
     if !state.throttle.allow_account(caller.account_id()) {
-        state.metrics.throttled("account");
-        return Err(crate::throttle::throttling_error());
+        return Err(crate::throttle::throttled(&state.metrics, "account"));
     }
     let input: Map<String, Value> = if body.is_empty() {
         Map::new()

@@ -32,6 +32,12 @@ pub fn throttling_error() -> ApiError {
     ApiError::new("Throttling", StatusCode::BAD_REQUEST, "Rate exceeded")
 }
 
+/// Count a request refused by the `scope` limit (`source` or `account`) and answer `Throttling`.
+pub fn throttled(metrics: &crate::metrics::Metrics, scope: &'static str) -> ApiError {
+    metrics.throttled(scope);
+    throttling_error()
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
     tokens: f64,

@@ -7,6 +7,7 @@ mod assume_root;
 mod authorize_api;
 mod bootstrap;
 mod helpers;
+mod limiting_policies;
 mod sessions;
 mod store_conformance;
 mod store_down;
