@@ -665,3 +665,74 @@ def test_session_duration_attribute_does_not_shorten_api_sessions(saml, idp):
     assert before + dt.timedelta(seconds=3595) <= exp <= utcnow() + dt.timedelta(seconds=3605)
     bad = default_attributes() + [(ATTR + "SessionDuration", ["60"])]
     refused(saml, signed_response(idp, attributes=bad), "InvalidIdentityToken", "SessionDuration")
+
+
+# --------------------------------------------------------------------------------------
+# the replay cache across restarts and crashes (SQLite commits claims without fsync)
+# --------------------------------------------------------------------------------------
+
+def test_replay_refused_after_kill_and_after_a_machine_crash(tmp_path, opensts_bin_path, idp):
+    """Claims are committed without fsync, guarded by the kernel boot id (see the SQLite store docs).
+
+    * kill -9 (same boot): the claim is in the page cache, the assertion stays used;
+    * a simulated machine crash (the server's run record carries another boot id, and the claim
+      itself is gone, as if its commit never reached the disk): every assertion issued before
+      the restart plus the 5-minute skew is refused with a distinct message, including the
+      replayed one; one issued after that horizon is accepted; the horizon survives a clean
+      restart.
+    """
+    import sqlite3
+    import time
+
+    srv = OpenSTSServer(data_dir=tmp_path / "data", work_dir=tmp_path / "work", account_id=ACCOUNT,
+                        bin_path=opensts_bin_path, name="saml-crash")
+    srv.start()
+    try:
+        srv.aws("iam", "create-saml-provider", "--saml-metadata-document", idp.metadata(),
+                "--name", PROVIDER_NAME)
+        srv.aws("iam", "create-role", "--role-name", ROLE_NAME, "--assume-role-policy-document",
+                trust_policy())
+        used = signed_response(idp)
+        assert assume_cli(srv, used).returncode == 0
+
+        srv.kill()
+        db = srv.data_dir / "opensts.db"
+        with sqlite3.connect(db) as con:
+            runs = con.execute("SELECT value FROM settings WHERE name LIKE 'sqlite.unsynced-claims-run.%'").fetchall()
+        assert len(runs) == 1, runs  # the killed process's record, with this boot's id
+        srv.start()
+        refused(srv, used, "InvalidIdentityToken", "already been used")
+        assert assume_cli(srv, signed_response(idp)).returncode == 0, "fresh assertions still accepted"
+
+        # The machine "crashes": the process dies, the page cache (the claim) is lost.
+        srv.kill()
+        with sqlite3.connect(db) as con:
+            con.execute("UPDATE settings SET value = 'a-boot-before-the-crash' "
+                        "WHERE name LIKE 'sqlite.unsynced-claims-run.%'")
+            con.execute("DELETE FROM one_time_claims WHERE scope = 'saml-assertion'")
+        restarted_at = utcnow()
+        srv.start()
+        err = refused(srv, used, "InvalidIdentityToken", "unclean shutdown")
+        assert "already been used" not in err.message
+        refused(srv, signed_response(idp), "InvalidIdentityToken", "unclean shutdown")
+        # Issued after the horizon (an IdP clock up to 5 minutes ahead is accepted anyway).
+        time.sleep(2)
+        later = utcnow().replace(microsecond=0) + dt.timedelta(minutes=5)
+        assert later > restarted_at + dt.timedelta(minutes=5, seconds=1)
+        fresh = signed_response(idp, issued=later, not_on_or_after=later + dt.timedelta(minutes=5))
+        ok = assume_cli(srv, fresh)
+        assert ok.returncode == 0, ok.describe()
+
+        # A clean restart keeps the horizon (it is durable) and removes the run record.
+        srv.stop()
+        assert srv.last_exit_code == 0 and not srv.last_stop_was_forced
+        with sqlite3.connect(db) as con:
+            assert con.execute("SELECT count(*) FROM settings "
+                               "WHERE name LIKE 'sqlite.unsynced-claims-run.%'").fetchone()[0] == 0
+            assert con.execute("SELECT value FROM settings "
+                               "WHERE name = 'sqlite.claims-uncertain-until'").fetchone() is not None
+        srv.start()
+        refused(srv, used, "InvalidIdentityToken", "unclean shutdown")
+        refused(srv, fresh, "InvalidIdentityToken", "already been used")
+    finally:
+        srv.stop(timeout=10)

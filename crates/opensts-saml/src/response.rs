@@ -138,10 +138,16 @@ pub fn verify_response(
     }
     // Strict base64: standard alphabet, canonical padding. Only CR/LF (MIME line wrapping, as
     // some IdPs post it) are removed first.
-    let compact: Vec<u8> = saml_response_b64
-        .bytes()
-        .filter(|b| *b != b'\r' && *b != b'\n')
-        .collect();
+    let raw = saml_response_b64.as_bytes();
+    let compact: std::borrow::Cow<'_, [u8]> = if raw.contains(&b'\r') || raw.contains(&b'\n') {
+        raw.iter()
+            .copied()
+            .filter(|b| *b != b'\r' && *b != b'\n')
+            .collect::<Vec<u8>>()
+            .into()
+    } else {
+        raw.into()
+    };
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(&compact)
         .map_err(|_| SamlError::InvalidBase64)?;

@@ -97,6 +97,10 @@ pub struct Cache {
     entities: RwLock<HashMap<EntityKey, Option<Arc<Entity>>>>,
     /// Parsed policies by (kind, document text): content-addressed, never stale.
     policies: RwLock<HashMap<String, Arc<Policy>>>,
+    /// Values derived from an entity (a parsed provider document), by the entity's key, with
+    /// the entity `Arc` they were derived from: valid only while `entities` hands out that
+    /// same `Arc` (a reload after an invalidation makes a new one).
+    derived: RwLock<HashMap<EntityKey, DerivedEntry>>,
     /// When the key rings were last reloaded on demand (a token named a key this node did not
     /// have yet; see [`crate::app::refresh_rings_for_unknown_key`]). The lock also makes
     /// concurrent callers wait for one reload.
@@ -105,6 +109,9 @@ pub struct Cache {
 
 /// (account, kind, lower-cased name).
 type EntityKey = (String, String, String);
+
+/// An entity and what was derived from it ([`AppState::entity_derived`]).
+type DerivedEntry = (Arc<Entity>, Arc<dyn std::any::Any + Send + Sync>);
 
 /// Most cached entities / parsed policies before the cache is reset.
 pub const MAX_ENTITY_CACHE: usize = 200_000;
@@ -127,6 +134,9 @@ impl Cache {
         if let Ok(mut ents) = self.entities.write() {
             ents.retain(|(a, _, _), _| !accounts.contains(a));
         }
+        if let Ok(mut derived) = self.derived.write() {
+            derived.retain(|(a, _, _), _| !accounts.contains(a));
+        }
         // Signing keys are derived from immutable secrets keyed by access key id; a deleted
         // or deactivated key is refused before its signing key is used, so they can stay.
     }
@@ -141,6 +151,9 @@ impl Cache {
         }
         if let Ok(mut ents) = self.entities.write() {
             ents.clear();
+        }
+        if let Ok(mut derived) = self.derived.write() {
+            derived.clear();
         }
     }
 
@@ -206,6 +219,17 @@ pub fn access_key_aad(access_key_id: &str) -> Vec<u8> {
 }
 
 impl AppState {
+    /// Whether a one-time value (SAML assertion, MFA code) issued at `issued_at` must be
+    /// refused because its claim may have been lost in an OS crash
+    /// ([`Store::claims_uncertain_until`]); `issuer_skew_secs` is how far ahead of ours the
+    /// issuer's clock may be (what a value accepted before the crash could claim as its
+    /// issue time).
+    pub fn issued_before_claims_horizon(&self, issued_at: i64, issuer_skew_secs: i64) -> bool {
+        self.store
+            .claims_uncertain_until()
+            .is_some_and(|h| issued_at <= h.saturating_add(issuer_skew_secs))
+    }
+
     pub fn now(&self) -> i64 {
         self.clock.now()
     }
@@ -293,6 +317,47 @@ impl AppState {
             .map(Arc::new);
         self.cache.insert_entity(epoch, key, value.clone());
         Ok(value)
+    }
+
+    /// An entity and a value derived from it by `derive` (e.g. its parsed document), cached
+    /// as long as the entity itself is: `derive` runs again only after the entity was
+    /// reloaded. Errors of `derive` are not cached.
+    pub async fn entity_derived<T, F>(
+        &self,
+        account_id: &str,
+        kind: &str,
+        name: &str,
+        derive: F,
+    ) -> ApiResult<Option<Arc<T>>>
+    where
+        T: Send + Sync + 'static,
+        F: FnOnce(&Entity) -> ApiResult<T>,
+    {
+        let Some(entity) = self.entity(account_id, kind, name).await? else {
+            return Ok(None);
+        };
+        let key = (
+            account_id.to_string(),
+            kind.to_string(),
+            opensts_store::name_key(name),
+        );
+        let hit = self.cache.derived.read().ok().and_then(|m| {
+            m.get(&key)
+                .filter(|(from, _)| Arc::ptr_eq(from, &entity))
+                .map(|(_, value)| value.clone())
+        });
+        if let Some(value) = hit.and_then(|v| v.downcast::<T>().ok()) {
+            return Ok(Some(value));
+        }
+        let value = Arc::new(derive(&entity)?);
+        if let Ok(mut m) = self.cache.derived.write() {
+            if m.len() >= MAX_ENTITY_CACHE {
+                m.clear();
+            }
+            let erased: Arc<dyn std::any::Any + Send + Sync> = value.clone();
+            m.insert(key, (entity, erased));
+        }
+        Ok(Some(value))
     }
 
     pub async fn get_user_doc(&self, account_id: &str, name: &str) -> ApiResult<Option<UserDoc>> {

@@ -196,10 +196,26 @@ pub trait Store: Send + Sync + 'static {
         now: UnixTime,
     ) -> Result<bool>;
 
+    /// One-time values *issued* at or before this time (Unix seconds) may have been claimed by
+    /// a commit that an OS crash or power loss undid, so a second use of them cannot be told
+    /// from a first: callers must refuse them (allowing for their own clock skew). `None`
+    /// (the default) when every acknowledged claim is durable. The SQLite store commits claims
+    /// without an fsync and sets this after an unclean shutdown of the machine (see
+    /// [`sqlite`'s module doc](crate::sqlite)).
+    fn claims_uncertain_until(&self) -> Option<UnixTime> {
+        None
+    }
+
     /// Small server-wide settings (e.g. the default account id).
     async fn get_setting(&self, key: &str) -> Result<Option<String>>;
     /// Insert or replace.
     async fn put_setting(&self, key: &str, value: &str) -> Result<()>;
+
+    /// Shut down cleanly: make every acknowledged write durable and close the connections.
+    /// Later calls fail with [`StoreError::Unavailable`]. The server calls it on graceful
+    /// shutdown; a store that is just dropped is not corrupted, but may count as an unclean
+    /// shutdown (see [`Store::claims_uncertain_until`]).
+    async fn close(&self);
 }
 
 mod common;

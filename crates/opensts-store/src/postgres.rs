@@ -847,6 +847,10 @@ impl Store for PostgresStore {
         .map_err(map_err)?;
         Ok(())
     }
+
+    async fn close(&self) {
+        PostgresStore::close(self).await
+    }
 }
 
 #[cfg(test)]

@@ -26,14 +26,35 @@
 //! therefore committed in groups: each call queues its claim, and whoever holds the claim
 //! lock next commits every queued claim (at most [`CLAIM_BATCH_MAX`]) in one write
 //! transaction, then answers each caller. A caller is answered only after the transaction
-//! holding its claim committed, so durability is unchanged; claims that arrive while a
-//! commit is in flight share the next fsync. The commit runs in its own task, so a caller
-//! that goes away (client disconnect) cannot leave other callers' claims half done.
+//! holding its claim committed; claims that arrive while a commit is in flight share the next
+//! commit. The commit runs in its own task, so a caller that goes away (client disconnect)
+//! cannot leave other callers' claims half done.
+//!
+//! # One-time claims: committed without fsync, guarded by the boot id
+//! A claim only has to outlive the assertion (or MFA code) it burns, and a lost claim is only
+//! a danger if the value it burnt can be used again. So claim groups are committed with
+//! `synchronous=NORMAL` (the WAL is written but not fsynced): a claim survives `kill -9` of
+//! the process (the page cache holds it) but could vanish in an OS crash or power loss. The
+//! store closes that gap instead of paying an fsync per group:
+//! * before a process commits its first claim this way, it records itself in `settings` (row
+//!   [`CLAIMS_RUN_PREFIX`]`<run id>` = the kernel's boot id, `/proc/sys/kernel/random/boot_id`),
+//!   with a full fsync; [`SqliteStore::close`] (graceful shutdown) fsyncs and deletes the row;
+//! * [`Store::migrate`] looks for rows left by a **previous boot**: their process neither shut
+//!   down cleanly nor had its page cache survive, so some of its claims may be lost. It then
+//!   records a durable horizon (row [`CLAIMS_HORIZON_SETTING`], the time of that start) and
+//!   deletes the rows. [`Store::claims_uncertain_until`] reports it, and the server refuses
+//!   every one-time value issued at or before it (plus clock skew): a SAML assertion or MFA
+//!   code from before the crash cannot be replayed, whatever was lost;
+//! * any later fsynced commit (an IAM write, the next start) also makes the earlier claims
+//!   durable, since the WAL is one file written in order.
+//!
+//! Without a boot id (not Linux) or for an in-memory database, claims keep `synchronous=FULL`.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -69,6 +90,36 @@ const CLAIM_PURGE_INTERVAL: u64 = 1024;
 /// Most one-time claims committed in one write transaction (group commit, see the module doc).
 pub const CLAIM_BATCH_MAX: usize = 512;
 
+/// `settings` rows `<prefix><run id>` = boot id: processes that may have claims not yet
+/// fsynced (see the module doc).
+pub const CLAIMS_RUN_PREFIX: &str = "sqlite.unsynced-claims-run.";
+
+/// `settings` row: one-time values issued at or before this Unix time may have lost their
+/// claim in an OS crash ([`Store::claims_uncertain_until`]).
+pub const CLAIMS_HORIZON_SETTING: &str = "sqlite.claims-uncertain-until";
+
+/// Where Linux publishes the id of the current boot (a new one on every boot).
+const BOOT_ID_PATH: &str = "/proc/sys/kernel/random/boot_id";
+
+/// The kernel's boot id, if this system has one.
+fn current_boot_id() -> Option<String> {
+    let id = std::fs::read_to_string(BOOT_ID_PATH).ok()?;
+    let id = id.trim();
+    (!id.is_empty()).then(|| id.to_string())
+}
+
+/// Claims committed without fsync: the state of one store (shared by its clones).
+#[derive(Debug, Default)]
+struct UnsyncedClaims {
+    /// Set by `migrate` once the previous boot's leftovers were checked (file-backed stores on
+    /// a system with a boot id only): from then on claims may skip the fsync.
+    boot_id: OnceLock<String>,
+    /// This process's `settings` row, once written (under the claim commit lock).
+    run_key: OnceLock<String>,
+    /// [`Store::claims_uncertain_until`], read (and maybe raised) by `migrate`.
+    horizon: OnceLock<UnixTime>,
+}
+
 /// A queued `claim_once` call waiting for the group commit.
 #[derive(Debug)]
 struct PendingClaim {
@@ -85,6 +136,8 @@ struct ClaimQueue {
     pending: Mutex<Vec<PendingClaim>>,
     /// Held by the task committing a group; the next holder commits what queued meanwhile.
     commit: Arc<tokio::sync::Mutex<()>>,
+    /// A background upkeep (purge, checkpoint) is running.
+    upkeep_running: std::sync::atomic::AtomicBool,
 }
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -98,6 +151,10 @@ pub struct SqliteStore {
     reader: SqlitePool,
     claim_calls: Arc<AtomicU64>,
     claims: Arc<ClaimQueue>,
+    /// The connection that commits claims without fsync (`synchronous=NORMAL`, see the
+    /// module doc); `None` in memory.
+    claim_writer: Option<SqlitePool>,
+    unsynced: Arc<UnsyncedClaims>,
 }
 
 fn map_err(e: sqlx::Error) -> StoreError {
@@ -162,6 +219,18 @@ impl SqliteStore {
             .connect_with(options.clone().journal_mode(SqliteJournalMode::Wal))
             .await
             .map_err(map_err)?;
+        let claim_writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(
+                options
+                    .clone()
+                    .synchronous(SqliteSynchronous::Normal)
+                    .pragma("wal_autocheckpoint", "0"),
+            )
+            .await
+            .map_err(map_err)?;
         let reader = SqlitePoolOptions::new()
             .max_connections(READ_POOL_SIZE)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -173,6 +242,8 @@ impl SqliteStore {
             reader,
             claim_calls: Arc::new(AtomicU64::new(0)),
             claims: Arc::default(),
+            claim_writer: Some(claim_writer),
+            unsynced: Arc::default(),
         })
     }
 
@@ -197,14 +268,128 @@ impl SqliteStore {
             reader: pool,
             claim_calls: Arc::new(AtomicU64::new(0)),
             claims: Arc::default(),
+            claim_writer: None,
+            unsynced: Arc::default(),
         })
     }
 
-    /// Closes all connections (waits for checked-out ones to come back). Later calls fail
+    /// Shuts down cleanly: if this process committed claims without fsync, fsyncs them and
+    /// removes its [`CLAIMS_RUN_PREFIX`] row (so the next boot does not count it as a crash),
+    /// then closes all connections (waits for checked-out ones to come back). Later calls fail
     /// with [`StoreError::Unavailable`].
     pub async fn close(&self) {
+        // Under the commit lock: no claim group is in flight, and none starts after this.
+        let _guard = self.claims.commit.lock().await;
+        if let Some(key) = self.unsynced.run_key.get() {
+            // A synchronous=FULL commit: fsyncs the WAL, earlier unsynced claims included.
+            let deleted = sqlx::query("DELETE FROM settings WHERE name = $1")
+                .bind(key)
+                .execute(&self.writer)
+                .await;
+            if let Err(e) = deleted {
+                tracing::warn!(error = %e, "could not record the clean shutdown of the one-time claims");
+            }
+        }
+        if let Some(w) = &self.claim_writer {
+            w.close().await;
+        }
         self.writer.close().await;
         self.reader.close().await;
+    }
+
+    /// Called by `migrate`: if a process of an earlier boot may have left claims unsynced,
+    /// raise the durable horizon to now; then let this store skip the fsync for claims.
+    async fn check_unsynced_claims(&self) -> Result<()> {
+        if self.claim_writer.is_none() {
+            return Ok(());
+        }
+        let Some(boot_id) = current_boot_id() else {
+            return Ok(());
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        let mut tx = self.begin_write().await?;
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT name, value FROM settings WHERE substr(name, 1, $1) = $2")
+                .bind(CLAIMS_RUN_PREFIX.len() as i64)
+                .bind(CLAIMS_RUN_PREFIX)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+                .bind(CLAIMS_HORIZON_SETTING)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        let mut horizon = stored.and_then(|v| v.parse::<UnixTime>().ok());
+        let crashed: Vec<&String> = rows
+            .iter()
+            .filter(|(_, boot)| *boot != boot_id)
+            .map(|(name, _)| name)
+            .collect();
+        if !crashed.is_empty() {
+            tracing::warn!(
+                processes = crashed.len(),
+                horizon = now,
+                "the machine restarted while a server had one-time claims not yet fsynced: \
+                 SAML assertions and MFA codes issued before now (plus clock skew) are refused"
+            );
+            let raised = horizon.map_or(now, |h| h.max(now));
+            sqlx::query(
+                "INSERT INTO settings (name, value) VALUES ($1, $2) \
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            )
+            .bind(CLAIMS_HORIZON_SETTING)
+            .bind(raised.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            for name in crashed {
+                sqlx::query("DELETE FROM settings WHERE name = $1")
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            }
+            horizon = Some(raised);
+        }
+        tx.commit().await.map_err(map_err)?;
+        if let Some(h) = horizon {
+            let _ = self.unsynced.horizon.set(h);
+        }
+        let _ = self.unsynced.boot_id.set(boot_id);
+        Ok(())
+    }
+
+    /// Whether the next claim group may skip the fsync; records this process first (with an
+    /// fsync) if it has not yet. Called under the claim commit lock.
+    async fn claims_may_skip_fsync(&self) -> bool {
+        let Some(boot_id) = self.unsynced.boot_id.get() else {
+            return false;
+        };
+        if self.unsynced.run_key.get().is_some() {
+            return true;
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let key = format!("{CLAIMS_RUN_PREFIX}{}-{nanos}", std::process::id());
+        let recorded = sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2)")
+            .bind(&key)
+            .bind(boot_id)
+            .execute(&self.writer)
+            .await;
+        match recorded {
+            Ok(_) => self.unsynced.run_key.set(key).is_ok(),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not record the unsynced-claims run; claims stay fsynced");
+                false
+            }
+        }
     }
 
     /// Deletes the one-time claims that expired at `now` (`expires_at <= now`); returns how
@@ -216,6 +401,30 @@ impl SqliteStore {
             .await
             .map_err(map_err)?;
         Ok(done.rows_affected())
+    }
+
+    /// Upkeep every [`CLAIM_PURGE_INTERVAL`] claims, in the background so that no claim waits
+    /// for it (at most one at a time): purge the expired claims, then checkpoint the WAL —
+    /// the claim connection never checkpoints by itself (`wal_autocheckpoint=0`), since a
+    /// checkpoint fsyncs and would stall every claim queued behind it.
+    fn spawn_claim_upkeep(&self, now: UnixTime) {
+        if self.claims.upkeep_running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let store = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.purge_expired_claims(now).await {
+                tracing::warn!(error = %e, "purging expired one-time claims failed");
+            }
+            if store.claim_writer.is_some()
+                && let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .execute(&store.reader)
+                    .await
+            {
+                tracing::warn!(error = %e, "checkpointing the WAL failed");
+            }
+            store.claims.upkeep_running.store(false, Ordering::Release);
+        });
     }
 
     /// Commit the queued claims (up to [`CLAIM_BATCH_MAX`]) in one transaction and answer them.
@@ -233,36 +442,14 @@ impl SqliteStore {
         let calls = self
             .claim_calls
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        if calls / CLAIM_PURGE_INTERVAL != (calls + batch.len() as u64) / CLAIM_PURGE_INTERVAL
-            && let Err(e) = self.purge_expired_claims(first.now).await
-        {
-            tracing::warn!(error = %e, "purging expired one-time claims failed");
+        if calls / CLAIM_PURGE_INTERVAL != (calls + batch.len() as u64) / CLAIM_PURGE_INTERVAL {
+            self.spawn_claim_upkeep(first.now);
         }
-        let outcome: Result<Vec<bool>> = async {
-            let mut tx = self.begin_write().await?;
-            let mut claimed = Vec::with_capacity(batch.len());
-            for c in &batch {
-                // One statement, hence atomic: it inserts the claim, or takes over an expired
-                // one, or changes nothing (a live claim exists, possibly from earlier in this
-                // very group) -- which is what the row count tells.
-                let done = sqlx::query(
-                    "INSERT INTO one_time_claims (scope, id, expires_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (scope, id) DO UPDATE SET expires_at = excluded.expires_at \
-                     WHERE one_time_claims.expires_at <= $4",
-                )
-                .bind(&c.scope)
-                .bind(&c.id)
-                .bind(c.expires_at)
-                .bind(c.now)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                claimed.push(done.rows_affected() == 1);
-            }
-            tx.commit().await.map_err(map_err)?;
-            Ok(claimed)
-        }
-        .await;
+        let pool = match (self.claims_may_skip_fsync().await, &self.claim_writer) {
+            (true, Some(unsynced)) => unsynced,
+            _ => &self.writer,
+        };
+        let outcome = insert_claims(pool, &batch).await;
         match outcome {
             Ok(claimed) => {
                 for (c, ok) in batch.into_iter().zip(claimed) {
@@ -289,6 +476,50 @@ impl SqliteStore {
             .await
             .map_err(map_err)
     }
+}
+
+/// Inserts a group of claims in one statement (hence one transaction, and one round trip to
+/// the connection's thread); whether each was claimed. A claim is made if its row is new or
+/// takes over an expired one (`expires_at <=` the group's earliest `now`); within the group,
+/// only the first of equal `(scope, id)` can win.
+async fn insert_claims(pool: &SqlitePool, batch: &[PendingClaim]) -> Result<Vec<bool>> {
+    let mut first_of: HashMap<(&str, &str), usize> = HashMap::with_capacity(batch.len());
+    let mut rows: Vec<&PendingClaim> = Vec::with_capacity(batch.len());
+    for (i, c) in batch.iter().enumerate() {
+        if let std::collections::hash_map::Entry::Vacant(v) =
+            first_of.entry((c.scope.as_str(), c.id.as_str()))
+        {
+            v.insert(i);
+            rows.push(c);
+        }
+    }
+    let now = batch.iter().map(|c| c.now).min().unwrap_or(0);
+    let mut sql = String::from("INSERT INTO one_time_claims (scope, id, expires_at) VALUES ");
+    for n in 0..rows.len() {
+        let p = n * 3;
+        if n > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&format!("(${}, ${}, ${})", p + 1, p + 2, p + 3));
+    }
+    sql.push_str(&format!(
+        " ON CONFLICT (scope, id) DO UPDATE SET expires_at = excluded.expires_at \
+         WHERE one_time_claims.expires_at <= ${} RETURNING scope, id",
+        rows.len() * 3 + 1
+    ));
+    // Only placeholders are formatted into the statement; every value is bound.
+    let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+    for c in &rows {
+        q = q.bind(&c.scope).bind(&c.id).bind(c.expires_at);
+    }
+    let won = q.bind(now).fetch_all(pool).await.map_err(map_err)?;
+    let mut claimed = vec![false; batch.len()];
+    for (scope, id) in &won {
+        if let Some(&i) = first_of.get(&(scope.as_str(), id.as_str())) {
+            claimed[i] = true;
+        }
+    }
+    Ok(claimed)
 }
 
 /// Commits `tx` if `result` is a success, otherwise rolls it back.
@@ -608,7 +839,16 @@ impl Store for SqliteStore {
             .run_direct(None, &mut *tx, false)
             .await
             .map_err(|e| map_migrate_error(e, map_err))?;
-        tx.commit().await.map_err(map_err)
+        tx.commit().await.map_err(map_err)?;
+        self.check_unsynced_claims().await
+    }
+
+    fn claims_uncertain_until(&self) -> Option<UnixTime> {
+        self.unsynced.horizon.get().copied()
+    }
+
+    async fn close(&self) {
+        SqliteStore::close(self).await
     }
 
     async fn create_account(&self, account: &Account, root_key: &AccessKeyRecord) -> Result<()> {
@@ -809,8 +1049,16 @@ impl Store for SqliteStore {
             });
         let mut answer = answer;
         loop {
-            // The commit lock; a group committed while we waited may already hold our claim.
-            let guard = self.claims.commit.clone().lock_owned().await;
+            // Our answer (a group that another caller committed held our claim), or the commit
+            // lock to commit the queue ourselves. Waiting for the answer too matters: callers
+            // answered by a group must not queue for the lock behind later groups' commits.
+            let guard = tokio::select! {
+                biased;
+                r = &mut answer => {
+                    return r.unwrap_or_else(|_| Err(StoreError::Other("one-time claim dropped".into())));
+                }
+                g = self.claims.commit.clone().lock_owned() => g,
+            };
             match answer.try_recv() {
                 Ok(r) => return r,
                 Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
@@ -926,6 +1174,109 @@ mod tests {
         }
         assert_eq!(store.writer.options().get_max_connections(), 1);
         store.close().await;
+    }
+
+    async fn run_rows(store: &SqliteStore) -> Vec<(String, String)> {
+        sqlx::query_as("SELECT name, value FROM settings WHERE substr(name, 1, $1) = $2")
+            .bind(CLAIMS_RUN_PREFIX.len() as i64)
+            .bind(CLAIMS_RUN_PREFIX)
+            .fetch_all(&store.reader)
+            .await
+            .unwrap()
+    }
+
+    /// Claims skip the fsync only after the process recorded itself under the current boot
+    /// id; the writer is back to FULL after each group; a clean close removes the record; a
+    /// second store on the file (another process, same boot) sees every claim; no horizon.
+    #[tokio::test]
+    async fn unsynced_claims_are_recorded_and_closed_cleanly() {
+        let Some(boot) = current_boot_id() else {
+            eprintln!("SKIPPED: no {BOOT_ID_PATH} on this system (claims stay fsynced)");
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("u.db");
+        let store = SqliteStore::open_path(&path).await.unwrap();
+        store.migrate().await.unwrap();
+        assert!(
+            run_rows(&store).await.is_empty(),
+            "nothing before the first claim"
+        );
+        assert!(store.claim_once("s", "a", 2000, 1000).await.unwrap());
+        let rows = run_rows(&store).await;
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].1, boot);
+        assert_eq!(
+            int_pragma(&store.writer, "PRAGMA synchronous").await,
+            2,
+            "FULL"
+        );
+        let claims = store.claim_writer.as_ref().unwrap();
+        assert_eq!(int_pragma(claims, "PRAGMA synchronous").await, 1, "NORMAL");
+        assert_eq!(store.claims_uncertain_until(), None);
+        let other = SqliteStore::open_path(&path).await.unwrap();
+        other.migrate().await.unwrap();
+        assert!(!other.claim_once("s", "a", 2000, 1000).await.unwrap());
+        assert_eq!(other.claims_uncertain_until(), None, "same boot: no crash");
+        other.close().await;
+        store.close().await;
+        let again = SqliteStore::open_path(&path).await.unwrap();
+        again.migrate().await.unwrap();
+        assert!(
+            run_rows(&again).await.is_empty(),
+            "clean shutdowns leave no record"
+        );
+        assert_eq!(again.claims_uncertain_until(), None);
+        again.close().await;
+    }
+
+    /// A record left by a process of an earlier boot (an OS crash or power loss while its
+    /// claims were unsynced) raises the durable horizon to the time of the start, removes the
+    /// record, and the horizon stays after further clean restarts; an older horizon is kept
+    /// only if it is later.
+    #[tokio::test]
+    async fn a_previous_boot_leaves_a_durable_horizon() {
+        if current_boot_id().is_none() {
+            eprintln!("SKIPPED: no {BOOT_ID_PATH} on this system");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        let store = SqliteStore::open_path(&path).await.unwrap();
+        store.migrate().await.unwrap();
+        store
+            .put_setting(&format!("{CLAIMS_RUN_PREFIX}42-1"), "an-earlier-boot")
+            .await
+            .unwrap();
+        store
+            .put_setting(CLAIMS_HORIZON_SETTING, "1000")
+            .await
+            .unwrap();
+        store.close().await;
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let restarted = SqliteStore::open_path(&path).await.unwrap();
+        restarted.migrate().await.unwrap();
+        let h = restarted.claims_uncertain_until().unwrap();
+        assert!(h >= before && h <= before + 5, "{h} vs {before}");
+        assert!(run_rows(&restarted).await.is_empty());
+        restarted.close().await;
+        let later = SqliteStore::open_path(&path).await.unwrap();
+        later.migrate().await.unwrap();
+        assert_eq!(later.claims_uncertain_until(), Some(h), "persisted");
+        later.close().await;
+    }
+
+    /// In memory there is nothing to lose: claims stay fsynced (FULL is moot) and unrecorded.
+    #[tokio::test]
+    async fn in_memory_stores_never_skip_the_fsync() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        store.migrate().await.unwrap();
+        assert!(store.claim_once("s", "a", 2000, 1000).await.unwrap());
+        assert!(store.unsynced.run_key.get().is_none());
+        assert!(run_rows(&store).await.is_empty());
     }
 
     #[test]

@@ -406,9 +406,11 @@ async fn serve(args: ServeArgs, log_format: LogFormat) -> Result<(), String> {
     );
     let _ = out.flush();
     drop(out);
-    app.run_until(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())
+    let state = app.state();
+    let served = app.run_until(shutdown_signal()).await;
+    // Graceful shutdown: every acknowledged write durable, the store's run record removed.
+    state.store.close().await;
+    served.map_err(|e| e.to_string())
 }
 
 async fn account_create(

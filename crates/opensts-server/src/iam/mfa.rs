@@ -115,6 +115,17 @@ pub async fn verify_mfa_code(
     if dev.last_used_step.is_some_and(|last| step <= last) {
         return Ok(false);
     }
+    // A code from before an OS crash that may have lost its claim (see
+    // `Store::claims_uncertain_until`): codes are accepted up to MFA_SKEW_STEPS steps ahead.
+    let step_start = i64::try_from(step)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(opensts_core::totp::TIME_STEP);
+    let skew = i64::try_from(MFA_SKEW_STEPS)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(opensts_core::totp::TIME_STEP);
+    if state.issued_before_claims_horizon(step_start, skew) {
+        return Ok(false);
+    }
     let claimed = state
         .store
         .claim_once(

@@ -153,6 +153,12 @@ impl Store for FlakyStore {
         self.check()?;
         self.inner.put_setting(key, value).await
     }
+    fn claims_uncertain_until(&self) -> Option<opensts_store::UnixTime> {
+        self.inner.claims_uncertain_until()
+    }
+    async fn close(&self) {
+        self.inner.close().await
+    }
 }
 
 /// A running server on a [`FlakyStore`].

@@ -129,18 +129,22 @@ pub async fn handle(cx: &ActionCtx<'_>, p: &Params) -> ApiResult<Reply> {
             "The SAML provider must be in the same account as the role",
         ));
     }
-    let doc: SamlProviderDoc = match cx
+    // The provider document and its parsed metadata (certificates), cached with the entity.
+    let Some(provider) = cx
         .state
-        .entity(&account, KIND_SAML_PROVIDER, &provider_name)
+        .entity_derived(&account, KIND_SAML_PROVIDER, &provider_name, |e| {
+            let doc: SamlProviderDoc =
+                serde_json::from_value(e.doc.clone()).map_err(|_| ApiError::internal())?;
+            let metadata = doc.idp_metadata().map_err(|e| saml_error(&e))?;
+            Ok((doc, metadata))
+        })
         .await?
-    {
-        Some(e) => serde_json::from_value(e.doc.clone()).map_err(|_| ApiError::internal())?,
-        None => {
-            return Err(invalid_token(format!(
-                "No SAML provider found in your account for {principal_arn}"
-            )));
-        }
+    else {
+        return Err(invalid_token(format!(
+            "No SAML provider found in your account for {principal_arn}"
+        )));
     };
+    let (doc, metadata) = &*provider;
     // Names are case-insensitive in the store; the ARN must name the provider exactly (it is
     // compared with the assertion's Role attribute and goes into NameQualifier).
     if doc.arn(&account) != principal_arn {
@@ -153,8 +157,7 @@ pub async fn handle(cx: &ActionCtx<'_>, p: &Params) -> ApiResult<Reply> {
             "The SAML provider's metadata has expired (validUntil has passed); update it with UpdateSAMLProvider",
         ));
     }
-    let metadata = doc.idp_metadata().map_err(|e| saml_error(&e))?;
-    let opts = VerifyOptions::new(&metadata);
+    let opts = VerifyOptions::new(metadata);
     let verified =
         opensts_saml::verify_response(assertion, &opts, cx.now).map_err(|e| saml_error(&e))?;
     let attrs = aws_attributes(&verified).map_err(|e| saml_error(&e))?;
@@ -169,7 +172,10 @@ pub async fn handle(cx: &ActionCtx<'_>, p: &Params) -> ApiResult<Reply> {
         scope: "saml-assertion",
         id: format!("{account}/{provider_name}/{}", verified.assertion_id),
         expires_at: verified.not_on_or_after + opts.clock_skew_secs,
+        issued_at: verified.issue_instant,
+        issuer_skew_secs: opts.clock_skew_secs,
         message: "This SAML assertion has already been used",
+        uncertain_message: "This SAML assertion was issued before the server recovered from an unclean shutdown of its machine, so its one-time use cannot be checked; sign in to the identity provider again",
     };
 
     let keys = condition_keys(&verified, &account, &provider_name)

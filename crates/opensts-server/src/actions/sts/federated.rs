@@ -34,8 +34,14 @@ pub struct OneTimeUse {
     pub id: String,
     /// Until when the claim must be remembered (Unix seconds).
     pub expires_at: i64,
+    /// When the provider issued it, and how far ahead of ours its clock may be: values issued
+    /// before the store's claim horizon are refused (`Store::claims_uncertain_until`).
+    pub issued_at: i64,
+    pub issuer_skew_secs: i64,
     /// The message when it was used already.
     pub message: &'static str,
+    /// The message when it was issued before the claim horizon.
+    pub uncertain_message: &'static str,
 }
 
 /// A verified federated identity asking for a role.
@@ -270,6 +276,13 @@ pub async fn assume_federated(
     claims.transitive_tag_keys = req.transitive_tag_keys.clone();
     claims.session_policies = params.policy.iter().cloned().collect();
     claims.session_policy_arns = params.policy_arns.clone();
+    if let Some(once) = &req.one_time
+        && cx
+            .state
+            .issued_before_claims_horizon(once.issued_at, once.issuer_skew_secs)
+    {
+        return Err(invalid_token(once.uncertain_message));
+    }
     if let Some(once) = &req.one_time
         && !cx
             .state
