@@ -69,7 +69,9 @@ def test_load_generator_smoke(server_factory, idp, ceiling, tmp_path):
                         "--idp-fixtures", str(idp / "idp.json"), "--server-pid", str(srv.proc.pid),
                         "--scenarios", ",".join(SCENARIOS), "--signature", "both",
                         "--duration", "1", "--warmup", "0", "--connections", "2",
-                        "--load-roles", "5", "--load-users", "3", "--strict", "--output", str(out)],
+                        "--load-roles", "5", "--load-users", "3", "--strict", "--output", str(out),
+                        # a small pre-signed SAML pool, used up during the run (then signed per request)
+                        "--saml-presigned", "20", "--adjacent-ceiling", "0.5"],
                        env=env, capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr
     summary = json.loads(out.read_text())
@@ -82,6 +84,12 @@ def test_load_generator_smoke(server_factory, idp, ceiling, tmp_path):
         assert run["latency"]["p50_us"] > 0, (key, run)
     for row in summary["table"]:
         assert row["ratio_to_ceiling"] > 0, row
+        # every run is compared with a ceiling run made just before it (the machine drifts)
+        assert row["ceiling_rps"] > 0, row
+        if row["scenario"] != "ceiling":
+            assert abs(row["ratio_to_ceiling"] - row["rps"] / row["ceiling_rps"]) < 1e-9, row
+    assert "20 responses pre-signed" in r.stderr and "used up" in r.stderr, r.stderr[-2000:]
+    assert runs[("saml", "fresh")]["requests"] > 20, "past the pool, responses are signed per request"
     assert summary["bulk_load"] == {"roles": 5, "users": 3, "seconds": summary["bulk_load"]["seconds"]}
     assert summary["memory_after_run"]["vm_rss_bytes"] > 1_000_000
     assert summary["machine"]["nproc"] >= 1

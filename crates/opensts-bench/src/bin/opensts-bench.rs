@@ -114,7 +114,21 @@ struct Args {
     /// Fail (exit 1) on any error response or if no request succeeded (smoke tests).
     #[arg(long)]
     strict: bool,
+    /// SAML responses signed before the saml scenario starts, as an IdP would have issued them
+    /// (each still unique, each still verified by the server): the IdP's signing then does not
+    /// compete with the server for the machine's cores. Past this many requests, responses are
+    /// signed per request. 0: always sign per request.
+    #[arg(long, default_value_t = SAML_PRESIGNED_DEFAULT)]
+    saml_presigned: usize,
+    /// Measured seconds of the ceiling run made just before each scenario run (0: compare
+    /// every run with the first ceiling run only). A shared machine's speed drifts over
+    /// minutes; the ratio to an adjacent ceiling run does not drift with it.
+    #[arg(long, default_value_t = 4.0)]
+    adjacent_ceiling: f64,
 }
+
+/// Default of `--saml-presigned`: enough for 12 s at 8,000 req/s (about 3.6 KiB each).
+const SAML_PRESIGNED_DEFAULT: usize = 100_000;
 
 /// Long run: how many windows at each end are averaged to judge flatness.
 const LONG_RUN_EDGE: usize = 3;
@@ -159,6 +173,7 @@ struct Ctx {
     host: String,
     fixture: setup::Fixture,
     idp: Option<IdpFixtures>,
+    saml_presigned: usize,
 }
 
 fn scenario(name: Name, ctx: &Ctx) -> Result<Scenario, BoxError> {
@@ -228,7 +243,7 @@ fn scenario(name: Name, ctx: &Ctx) -> Result<Scenario, BoxError> {
             )?);
             let (role, provider) = (f.saml_role_arn.clone(), f.saml_provider_arn.clone());
             let host = host.clone();
-            let maker: opensts_bench::run::Maker = Arc::new(move |now| {
+            let sign = move |now: i64| -> Result<Prepared, BoxError> {
                 let assertion = signer.response_b64(now)?;
                 let p = [
                     ("Action", "AssumeRoleWithSAML"),
@@ -238,6 +253,39 @@ fn scenario(name: Name, ctx: &Ctx) -> Result<Scenario, BoxError> {
                     ("SAMLAssertion", assertion.as_str()),
                 ];
                 Prepared::query(&host, &p, None, "sts", now)
+            };
+            // Pre-signed responses (valid for ASSERTION_LIFETIME_SECS, far longer than a run),
+            // used last-signed first; then signed per request.
+            let started = std::time::Instant::now();
+            let now = unix_now();
+            let pool = (0..ctx.saml_presigned)
+                .map(|_| sign(now))
+                .collect::<Result<Vec<_>, _>>()?;
+            if !pool.is_empty() {
+                eprintln!(
+                    "saml: {} responses pre-signed in {:.1} s",
+                    pool.len(),
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            let presigned = pool.len();
+            let pool = std::sync::Mutex::new(pool);
+            let exhausted = std::sync::atomic::AtomicBool::new(false);
+            let maker: opensts_bench::run::Maker = Arc::new(move |now| {
+                let next = pool.lock().map_err(|_| "SAML pool poisoned")?.pop();
+                match next {
+                    Some(prepared) => Ok(prepared),
+                    None => {
+                        if presigned > 0
+                            && !exhausted.swap(true, std::sync::atomic::Ordering::Relaxed)
+                        {
+                            eprintln!(
+                                "saml: the {presigned} pre-signed responses are used up; signing per request from here (raise --saml-presigned)"
+                            );
+                        }
+                        sign(now)
+                    }
+                }
             });
             (maker, "<AssumeRoleWithSAMLResult>", false)
         }
@@ -316,6 +364,7 @@ async fn main_async(args: Args) -> Result<bool, BoxError> {
         host: host.clone(),
         fixture,
         idp,
+        saml_presigned: args.saml_presigned,
     };
     let load = |replay: bool| Load {
         connections: args.connections,
@@ -347,6 +396,12 @@ async fn main_async(args: Args) -> Result<bool, BoxError> {
         SignatureMode::Both => &[false, true],
     };
     let mut results: Vec<ScenarioResult> = Vec::new();
+    // Index in `results` -> the adjacent ceiling run's req/s.
+    let mut adjacent: std::collections::HashMap<usize, f64> = std::collections::HashMap::new();
+    let ceiling_sc = match &args.ceiling {
+        Some(_) if args.adjacent_ceiling > 0.0 => Some(scenario(Name::Ceiling, &ctx)?),
+        _ => None,
+    };
     for &name in &names {
         let sc = scenario(name, &ctx)?;
         let target = if name == Name::Ceiling {
@@ -357,6 +412,15 @@ async fn main_async(args: Args) -> Result<bool, BoxError> {
         for &replay in modes {
             if replay && !sc.replayable {
                 continue;
+            }
+            if name != Name::Ceiling
+                && let (Some(csc), Some(url)) = (&ceiling_sc, &args.ceiling)
+            {
+                let mut l = load(replay);
+                l.duration = Duration::from_secs_f64(args.adjacent_ceiling);
+                l.warmup = Duration::from_secs_f64(args.warmup.min(1.0));
+                let c = run(addr_of(url)?.0, csc, &l).await?;
+                adjacent.insert(results.len(), c.rps);
             }
             let r = run(target, &sc, &load(replay)).await?;
             eprintln!(
@@ -412,8 +476,9 @@ async fn main_async(args: Args) -> Result<bool, BoxError> {
             .map(|r| r.rps)
     };
     let mut table = Vec::new();
-    for r in &results {
-        let ratio = ceiling(r.signature).filter(|c| *c > 0.0).map(|c| r.rps / c);
+    for (i, r) in results.iter().enumerate() {
+        let reference = adjacent.get(&i).copied().or_else(|| ceiling(r.signature));
+        let ratio = reference.filter(|c| *c > 0.0).map(|c| r.rps / c);
         let target = TARGETS
             .iter()
             .find(|(n, _)| *n == r.scenario)
@@ -424,7 +489,7 @@ async fn main_async(args: Args) -> Result<bool, BoxError> {
             _ => None,
         };
         table.push(json!({"scenario": r.scenario, "signature": r.signature, "rps": r.rps,
-            "ratio_to_ceiling": ratio, "target_ratio": target, "p99_under_5ms": p99_ok, "target_met": met}));
+            "ceiling_rps": reference, "ratio_to_ceiling": ratio, "target_ratio": target, "p99_under_5ms": p99_ok, "target_met": met}));
         ok &= r.errors == 0 && r.requests > 0;
     }
     if let Some(pid) = args.server_pid {
@@ -436,8 +501,8 @@ async fn main_async(args: Args) -> Result<bool, BoxError> {
     summary["results"] = serde_json::to_value(&results)?;
     summary["table"] = json!(table);
     eprintln!(
-        "\n{:<14} {:<8} {:>10} {:>7} {:>7} {:>8} {:>8} {:>6}",
-        "scenario", "sig", "req/s", "ratio", "target", "p50 us", "p99 us", "errors"
+        "\n{:<14} {:<8} {:>10} {:>9} {:>7} {:>7} {:>8} {:>8} {:>6}",
+        "scenario", "sig", "req/s", "ceiling", "ratio", "target", "p50 us", "p99 us", "errors"
     );
     for (r, t) in results.iter().zip(&table) {
         let f = |v: &serde_json::Value| {
@@ -446,10 +511,14 @@ async fn main_async(args: Args) -> Result<bool, BoxError> {
                 .unwrap_or_else(|| "-".into())
         };
         eprintln!(
-            "{:<14} {:<8} {:>10.0} {:>7} {:>7} {:>8} {:>8} {:>6}",
+            "{:<14} {:<8} {:>10.0} {:>9} {:>7} {:>7} {:>8} {:>8} {:>6}",
             r.scenario,
             r.signature,
             r.rps,
+            t["ceiling_rps"]
+                .as_f64()
+                .map(|c| format!("{c:.0}"))
+                .unwrap_or_else(|| "-".into()),
             f(&t["ratio_to_ceiling"]),
             f(&t["target_ratio"]),
             r.latency.p50_us,
