@@ -120,9 +120,9 @@ struct Args {
     /// signed per request. 0: always sign per request.
     #[arg(long, default_value_t = SAML_PRESIGNED_DEFAULT)]
     saml_presigned: usize,
-    /// Measured seconds of the ceiling run made just before each scenario run (0: compare
-    /// every run with the first ceiling run only). A shared machine's speed drifts over
-    /// minutes; the ratio to an adjacent ceiling run does not drift with it.
+    /// Measured seconds of the ceiling runs made just before and just after each scenario run;
+    /// the run's ratio is to their mean (0: compare every run with the first ceiling run
+    /// only). A shared machine's speed drifts; a ceiling that brackets the run drifts with it.
     #[arg(long, default_value_t = 4.0)]
     adjacent_ceiling: f64,
 }
@@ -413,16 +413,25 @@ async fn main_async(args: Args) -> Result<bool, BoxError> {
             if replay && !sc.replayable {
                 continue;
             }
-            if name != Name::Ceiling
-                && let (Some(csc), Some(url)) = (&ceiling_sc, &args.ceiling)
-            {
-                let mut l = load(replay);
-                l.duration = Duration::from_secs_f64(args.adjacent_ceiling);
-                l.warmup = Duration::from_secs_f64(args.warmup.min(1.0));
-                let c = run(addr_of(url)?.0, csc, &l).await?;
-                adjacent.insert(results.len(), c.rps);
-            }
+            // The ceiling just before and just after this run (their mean brackets it).
+            let bracket = match (name, &ceiling_sc, &args.ceiling) {
+                (n, Some(csc), Some(url)) if n != Name::Ceiling => {
+                    let mut l = load(replay);
+                    l.duration = Duration::from_secs_f64(args.adjacent_ceiling);
+                    l.warmup = Duration::from_secs_f64(args.warmup.min(1.0));
+                    Some((csc, addr_of(url)?.0, l))
+                }
+                _ => None,
+            };
+            let before = match &bracket {
+                Some((csc, at, l)) => Some(run(*at, csc, l).await?.rps),
+                None => None,
+            };
             let r = run(target, &sc, &load(replay)).await?;
+            if let (Some((csc, at, l)), Some(b)) = (&bracket, before) {
+                let after = run(*at, csc, l).await?.rps;
+                adjacent.insert(results.len(), (b + after) / 2.0);
+            }
             eprintln!(
                 "{:<14} {:<8} {:>9.0} req/s  p50 {:>6} us  p99 {:>6} us  errors {}",
                 r.scenario, r.signature, r.rps, r.latency.p50_us, r.latency.p99_us, r.errors
