@@ -163,6 +163,74 @@ mod tests {
         state.store.apply(ACCOUNT, &[write], NOW).await.unwrap();
     }
 
+    /// After a machine crash that may have lost claims (a claim horizon on the SQLite store),
+    /// codes of the steps up to the horizon plus the accepted skew are refused; later ones
+    /// are accepted.
+    #[tokio::test]
+    async fn codes_from_before_a_claim_horizon_are_refused() {
+        if std::fs::read_to_string("/proc/sys/kernel/random/boot_id").is_err() {
+            eprintln!("SKIPPED: no boot id on this system (claims are always fsynced)");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = opensts_store::SqliteStore::open_path(dir.path().join("opensts.db"))
+                .await
+                .unwrap();
+            opensts_store::Store::migrate(&store).await.unwrap();
+            opensts_store::Store::put_setting(
+                &store,
+                opensts_store::sqlite::CLAIMS_HORIZON_SETTING,
+                &NOW.to_string(),
+            )
+            .await
+            .unwrap();
+            store.close().await;
+        }
+        let mut config = crate::Config::for_data_dir(dir.path());
+        config.account_id = Some(ACCOUNT.into());
+        let clock = Arc::new(ManualClock::new(NOW + 10));
+        let app = crate::Application::build_with_clock(config, clock.clone())
+            .await
+            .unwrap();
+        let state = app.state();
+        assert_eq!(state.store.claims_uncertain_until(), Some(NOW));
+        let seed = opensts_core::totp::new_seed();
+        let serial = opensts_core::arn::mfa_arn(ACCOUNT, "/", "dev");
+        let doc = MfaDeviceDoc {
+            name: "dev".into(),
+            path: "/".into(),
+            create_date: NOW,
+            seed_sealed: seal_seed(&state, ACCOUNT, &serial, &seed).unwrap(),
+            tags: vec![],
+            user_name: Some("alice".into()),
+            enable_date: Some(NOW),
+            last_used_step: None,
+        };
+        put_device(&state, &doc).await;
+        let at = |t: i64| totp_code_at_step(&seed, time_step(t));
+        // Issued (its step began) before the horizon + one step of skew: refused.
+        let early = at(NOW + 10);
+        assert!(
+            !verify_mfa_code(&state, ACCOUNT, Some("alice"), &serial, &early, NOW + 10)
+                .await
+                .unwrap()
+        );
+        // Two steps later, a fresh code is accepted (once).
+        let later = NOW + 3 * opensts_core::totp::TIME_STEP;
+        let code = at(later);
+        assert!(
+            verify_mfa_code(&state, ACCOUNT, Some("alice"), &serial, &code, later)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !verify_mfa_code(&state, ACCOUNT, Some("alice"), &serial, &code, later)
+                .await
+                .unwrap()
+        );
+    }
+
     #[tokio::test]
     async fn codes_are_checked_once_for_the_right_user() {
         let dir = tempfile::tempdir().unwrap();
