@@ -48,10 +48,18 @@ pub(crate) fn fill_random(buf: &mut [u8]) {
 }
 
 fn random_base32<R: RngCore + ?Sized>(rng: &mut R, out: &mut String, n: usize) {
-    for _ in 0..n {
-        // 32 symbols: masking 5 bits of a uniform u32 is uniform.
-        let i = (rng.next_u32() & 31) as usize;
-        out.push(char::from(BASE32_ALPHABET[i]));
+    // One RNG call per 32 characters (with the OS RNG, each call is a system call).
+    let mut buf = [0u8; 32];
+    let mut left = n;
+    while left > 0 {
+        let take = left.min(buf.len());
+        let chunk = &mut buf[..take];
+        rng.fill_bytes(chunk);
+        for b in chunk.iter() {
+            // 32 symbols: masking 5 bits of a uniform byte is uniform.
+            out.push(char::from(BASE32_ALPHABET[usize::from(*b & 31)]));
+        }
+        left -= take;
     }
 }
 

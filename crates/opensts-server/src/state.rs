@@ -97,6 +97,9 @@ pub struct Cache {
     entities: RwLock<HashMap<EntityKey, Option<Arc<Entity>>>>,
     /// Parsed policies by (kind, document text): content-addressed, never stale.
     policies: RwLock<HashMap<String, Arc<Policy>>>,
+    /// Inline session policies as sent -> their compact form, once validated (content-addressed,
+    /// never stale): a client repeating the same `Policy` is not parsed twice.
+    session_policies: RwLock<HashMap<String, Arc<str>>>,
     /// Values derived from an entity (a parsed provider document), by the entity's key, with
     /// the entity `Arc` they were derived from: valid only while `entities` hands out that
     /// same `Arc` (a reload after an invalidation makes a new one).
@@ -167,6 +170,19 @@ impl Cache {
                 m.clear();
             }
             m.insert(key, policy);
+        }
+    }
+
+    pub fn session_policy(&self, doc: &str) -> Option<Arc<str>> {
+        self.session_policies.read().ok()?.get(doc).cloned()
+    }
+
+    pub fn insert_session_policy(&self, doc: String, compact: Arc<str>) {
+        if let Ok(mut m) = self.session_policies.write() {
+            if m.len() >= MAX_POLICY_CACHE {
+                m.clear();
+            }
+            m.insert(doc, compact);
         }
     }
 

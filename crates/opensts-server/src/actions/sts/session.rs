@@ -2,6 +2,8 @@
 //! tags (`Tags`, `TransitiveTagKeys`), `SourceIdentity`, the packed-size metric and the
 //! `AssumedRoleUser` XML.
 
+use std::sync::Arc;
+
 use opensts_core::principal::Principal;
 use opensts_policy::PolicyKind;
 
@@ -92,15 +94,26 @@ pub async fn parse_session_params(
     }
     v.into_result()?;
 
-    if let Some(doc) = policy {
-        // `policy_max_chars` was enforced above; an unbounded inline policy (AssumeRole's
-        // `unrestrictedSessionPolicyDocumentType`) is bounded by the packed budget instead.
-        let options = opensts_policy::ParseOptions {
-            size_limit: opensts_policy::SizeLimit::Unlimited,
-        };
-        opensts_policy::Policy::parse_with(doc, PolicyKind::Session, &options)
-            .map_err(|e| ApiError::malformed_policy_document(e.message()))?;
-    }
+    let compact = match policy {
+        Some(doc) => Some(match cx.state.cache.session_policy(doc) {
+            Some(c) => c.to_string(),
+            None => {
+                // `policy_max_chars` was enforced above; an unbounded inline policy (AssumeRole's
+                // `unrestrictedSessionPolicyDocumentType`) is bounded by the packed budget.
+                let options = opensts_policy::ParseOptions {
+                    size_limit: opensts_policy::SizeLimit::Unlimited,
+                };
+                opensts_policy::Policy::parse_with(doc, PolicyKind::Session, &options)
+                    .map_err(|e| ApiError::malformed_policy_document(e.message()))?;
+                let c = compact_json(doc);
+                cx.state
+                    .cache
+                    .insert_session_policy(doc.to_string(), Arc::from(c.as_str()));
+                c
+            }
+        }),
+        None => None,
+    };
     for arn in &policy_arns {
         if authz::managed_policy_document(cx.state, arn)
             .await?
@@ -127,7 +140,7 @@ pub async fn parse_session_params(
         }
     }
     Ok(SessionParams {
-        policy: policy.map(compact_json),
+        policy: compact,
         policy_arns,
         tags,
         transitive_tag_keys: transitive,
