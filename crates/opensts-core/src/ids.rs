@@ -182,6 +182,25 @@ pub fn is_temporary_access_key_id(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    /// The random part comes from the OS RNG in one call per id: ids are distinct and use every
+    /// symbol of the alphabet in the random positions.
+    #[test]
+    fn os_random_ids_are_distinct_and_spread() {
+        let mut seen = std::collections::HashSet::new();
+        let mut symbols = std::collections::HashSet::new();
+        for _ in 0..2000 {
+            let id = new_access_key_id_for_account("ASIA", "123456789012");
+            assert_eq!(id.len(), 20);
+            symbols.extend(id[12..].chars());
+            assert!(seen.insert(id));
+        }
+        assert_eq!(symbols.len(), 32);
+        let a = new_access_key_id("AKIA");
+        let b = new_access_key_id("AKIA");
+        assert_ne!(a, b);
+    }
+
     use super::*;
 
     #[test]
