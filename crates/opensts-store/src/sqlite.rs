@@ -219,9 +219,10 @@ impl SqliteStore {
             .connect_with(options.clone().journal_mode(SqliteJournalMode::Wal))
             .await
             .map_err(map_err)?;
+        // Connected on first use, like the readers: connecting runs PRAGMAs, which could meet
+        // another process switching the file to WAL (a lock the busy handler does not wait for).
         let claim_writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .min_connections(1)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(
                 options
