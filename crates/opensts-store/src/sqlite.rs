@@ -78,6 +78,11 @@ use crate::{
 /// [`StoreError::Unavailable`] (SQLite's `busy_timeout`).
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Opening: how often, and how long apart, the writer's connection is retried when switching
+/// the file to WAL meets another process doing the same (at most about 2 s in all).
+const OPEN_BUSY_RETRIES: u32 = 100;
+const OPEN_BUSY_BACKOFF: Duration = Duration::from_millis(20);
+
 /// Number of read connections (the writer has exactly one).
 pub const READ_POOL_SIZE: u32 = 4;
 
@@ -212,26 +217,36 @@ impl SqliteStore {
         // The writer connects first and switches the file to WAL (a persistent property of the
         // file); readers then just use it. Switching journal mode needs an exclusive lock that
         // the busy handler does not wait for, so only one connection ever asks for it.
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options.clone().journal_mode(SqliteJournalMode::Wal))
-            .await
-            .map_err(map_err)?;
+        // Two processes opening a new file at once can meet in that switch: SQLITE_BUSY at
+        // once, which the busy handler does not cover; retry for a bounded time.
+        let mut attempt = 0;
+        let writer = loop {
+            let connected = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options.clone().journal_mode(SqliteJournalMode::Wal))
+                .await
+                .map_err(map_err);
+            match connected {
+                Err(StoreError::Unavailable(_)) if attempt < OPEN_BUSY_RETRIES => {
+                    attempt += 1;
+                    tokio::time::sleep(OPEN_BUSY_BACKOFF).await;
+                }
+                other => break other?,
+            }
+        };
         // Connected on first use, like the readers: connecting runs PRAGMAs, which could meet
         // another process switching the file to WAL (a lock the busy handler does not wait for).
         let claim_writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(
+            .connect_lazy_with(
                 options
                     .clone()
                     .synchronous(SqliteSynchronous::Normal)
                     .pragma("wal_autocheckpoint", "0"),
-            )
-            .await
-            .map_err(map_err)?;
+            );
         let reader = SqlitePoolOptions::new()
             .max_connections(READ_POOL_SIZE)
             .acquire_timeout(ACQUIRE_TIMEOUT)
