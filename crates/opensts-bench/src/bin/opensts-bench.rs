@@ -117,9 +117,10 @@ struct Args {
     /// SAML responses signed before the saml scenario starts, as an IdP would have issued them
     /// (each still unique, each still verified by the server): the IdP's signing then does not
     /// compete with the server for the machine's cores. Past this many requests, responses are
-    /// signed per request. 0: always sign per request.
-    #[arg(long, default_value_t = SAML_PRESIGNED_DEFAULT)]
-    saml_presigned: usize,
+    /// signed per request. 0: always sign per request. Default: enough for the warm-up and
+    /// the measured seconds at 16,000 req/s.
+    #[arg(long)]
+    saml_presigned: Option<usize>,
     /// Measured seconds of the ceiling runs made just before and just after each scenario run;
     /// the run's ratio is to their mean (0: compare every run with the first ceiling run
     /// only). A shared machine's speed drifts; a ceiling that brackets the run drifts with it.
@@ -127,8 +128,9 @@ struct Args {
     adjacent_ceiling: f64,
 }
 
-/// Default of `--saml-presigned`: enough for 12 s at 8,000 req/s (about 3.6 KiB each).
-const SAML_PRESIGNED_DEFAULT: usize = 100_000;
+/// Default of `--saml-presigned`: this many per second of warm-up and measurement (about
+/// 3.6 KiB each in the load generator's memory).
+const SAML_PRESIGNED_PER_SEC: f64 = 16_000.0;
 
 /// Long run: how many windows at each end are averaged to judge flatness.
 const LONG_RUN_EDGE: usize = 3;
@@ -364,7 +366,9 @@ async fn main_async(args: Args) -> Result<bool, BoxError> {
         host: host.clone(),
         fixture,
         idp,
-        saml_presigned: args.saml_presigned,
+        saml_presigned: args.saml_presigned.unwrap_or_else(|| {
+            ((args.warmup + args.duration).max(0.0) * SAML_PRESIGNED_PER_SEC).ceil() as usize
+        }),
     };
     let load = |replay: bool| Load {
         connections: args.connections,
