@@ -438,12 +438,7 @@ impl SqliteStore {
     /// Deletes the one-time claims that expired at `now` (`expires_at <= now`); returns how
     /// many. `claim_once` also does this every so often by itself.
     pub async fn purge_expired_claims(&self, now: UnixTime) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM one_time_claims WHERE expires_at <= $1")
-            .bind(now)
-            .execute(&self.writer)
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected())
+        purge_claims(&self.writer, now).await
     }
 
     /// Upkeep every [`CLAIM_PURGE_INTERVAL`] claims, in the background so that no claim waits
@@ -466,7 +461,16 @@ impl SqliteStore {
         }
         let store = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = store.purge_expired_claims(now).await {
+            // Through the connection that commits the claims, when they go through the claim
+            // connection: a DELETE takes the file's write lock even when it deletes nothing,
+            // and a claim group meeting it from another connection would sleep in SQLite's
+            // busy handler (1, 2, 5 ms, …) instead of queueing for a moment. A purge lost to
+            // an OS crash only brings back claims that had expired.
+            let pool = match (&store.claim_writer, store.unsynced.run_key.get()) {
+                (Some(claims), Some(_)) => claims,
+                _ => &store.writer,
+            };
+            if let Err(e) = purge_claims(pool, now).await {
                 tracing::warn!(error = %e, "purging expired one-time claims failed");
             }
             if let Some(claims) = &store.claim_writer {
@@ -550,6 +554,16 @@ impl SqliteStore {
             .await
             .map_err(map_err)
     }
+}
+
+/// Deletes the one-time claims that expired at `now` through `pool`; how many.
+async fn purge_claims(pool: &SqlitePool, now: UnixTime) -> Result<u64> {
+    let done = sqlx::query("DELETE FROM one_time_claims WHERE expires_at <= $1")
+        .bind(now)
+        .execute(pool)
+        .await
+        .map_err(map_err)?;
+    Ok(done.rows_affected())
 }
 
 /// `PRAGMA wal_checkpoint(PASSIVE)` on a connection of `pool`: the number of frames in the
@@ -1285,6 +1299,45 @@ mod tests {
             "WAL {wal} bytes after {} claims, bound {bound}",
             TASKS * PER_TASK
         );
+        store.close().await;
+    }
+
+    /// The upkeep purges expired claims by itself (through the claim connection when claims
+    /// go through it), and only expired ones.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn upkeep_purges_expired_claims() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = migrated(&dir.path().join("p.db")).await;
+        assert!(store.claim_once("p", "old", 1500, 1000).await.unwrap());
+        assert!(store.claim_once("p", "kept", 9000, 1000).await.unwrap());
+        for i in 0..CLAIM_PURGE_INTERVAL {
+            assert!(
+                store
+                    .claim_once("p", &format!("n{i}"), 9000, 2000)
+                    .await
+                    .unwrap()
+            );
+        }
+        let count = |id: &'static str| {
+            let reader = store.reader.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>("SELECT count(*) FROM one_time_claims WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&reader)
+                    .await
+                    .unwrap()
+            }
+        };
+        let mut purged = false;
+        for _ in 0..200 {
+            if count("old").await == 0 {
+                purged = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(purged, "the expired claim was not purged");
+        assert_eq!(count("kept").await, 1);
         store.close().await;
     }
 
