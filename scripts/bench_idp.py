@@ -9,11 +9,12 @@ and writes DIR/idp.json:
 
   {"oidc_issuer": "https://localhost:PORT", "oidc_client_id": "...",
    "web_identity_token": "<RS256 JWT valid for TOKEN_LIFETIME_SECS>",
-   "saml_entity_id": "...", "saml_metadata": "<IdP metadata XML>",
-   "saml_key_pkcs8_b64": "<ECDSA P-256 private key, PKCS#8 DER, base64>"}
+   "saml_entity_id": "...", "saml_metadata": "<IdP metadata XML, both certificates>",
+   "saml_key_pkcs8_b64": "<ECDSA P-256 private key, PKCS#8 DER, base64>",
+   "saml_rsa_key_pkcs8_b64": "<RSA-2048 private key, PKCS#8 DER, base64>"}
 
-The load generator signs a fresh SAML assertion per request with that key (the server refuses a
-replayed assertion id). Then it serves the issuer until SIGTERM. The JWKS hit count is printed
+The load generator signs a fresh SAML assertion per request with one of those keys
+(`--saml-key`; the server refuses a replayed assertion id). Then it serves the issuer until SIGTERM. The JWKS hit count is printed
 on exit, so the bench can show the JWKS was cached (fetched once, not per request).
 """
 
@@ -84,29 +85,42 @@ def make_ca(directory: Path):
     key_file.chmod(0o600)
 
 
-def saml_idp() -> tuple[str, str]:
-    """(metadata XML, PKCS#8 DER base64) of an ECDSA P-256 signing key and its self-signed cert."""
-    key = ec.generate_private_key(ec.SECP256R1())
+def signing_cert(key) -> str:
+    """A self-signed certificate for `key`, DER base64."""
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "idp.bench.opensts.test")])
     now = dt.datetime.now(dt.timezone.utc)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
             .sign(key, hashes.SHA256()))
-    cert_b64 = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+    return base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+
+
+def pkcs8_b64(key) -> str:
+    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    return base64.b64encode(der).decode()
+
+
+def saml_idp() -> tuple[str, str, str]:
+    """(metadata XML, ECDSA P-256 key, RSA-2048 key): the metadata lists both signing
+    certificates (as an IdP does during a key rollover); keys are PKCS#8 DER, base64."""
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    descriptors = "".join(
+        f"""
+    <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{signing_cert(k)}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"""
+        for k in (rsa_key, ec_key))
     metadata = f"""<?xml version="1.0" encoding="UTF-8"?>
 <md:EntityDescriptor xmlns:md="{MD}" xmlns:ds="{DS}" entityID="{SAML_ENTITY_ID}">
-  <md:IDPSSODescriptor protocolSupportEnumeration="{SAMLP}">
-    <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert_b64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+  <md:IDPSSODescriptor protocolSupportEnumeration="{SAMLP}">{descriptors}
     <md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</md:NameIDFormat>
     <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.bench.opensts.test/saml2/sso"/>
     <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://idp.bench.opensts.test/saml2/sso"/>
   </md:IDPSSODescriptor>
 </md:EntityDescriptor>
 """
-    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    return metadata, base64.b64encode(der).decode()
+    return metadata, pkcs8_b64(ec_key), pkcs8_b64(rsa_key)
 
 
 def main() -> int:
@@ -151,9 +165,10 @@ def main() -> int:
     token = jwt.encode({"iss": state["url"], "sub": "system:serviceaccount:bench:app", "aud": CLIENT_ID,
                         "iat": now, "nbf": now, "exp": now + TOKEN_LIFETIME_SECS},
                        key, algorithm="RS256", headers={"kid": "bench-rs256"})
-    metadata, saml_key = saml_idp()
+    metadata, saml_key, saml_rsa_key = saml_idp()
     out = {"oidc_issuer": state["url"], "oidc_client_id": CLIENT_ID, "web_identity_token": token,
-           "saml_entity_id": SAML_ENTITY_ID, "saml_metadata": metadata, "saml_key_pkcs8_b64": saml_key}
+           "saml_entity_id": SAML_ENTITY_ID, "saml_metadata": metadata, "saml_key_pkcs8_b64": saml_key,
+           "saml_rsa_key_pkcs8_b64": saml_rsa_key}
     tmp = directory / "idp.json.tmp"
     tmp.write_text(json.dumps(out))
     tmp.rename(directory / "idp.json")

@@ -1,5 +1,6 @@
-//! A SAML IdP for the benchmark: a fresh, ECDSA-P256-signed Response per request (the server
-//! refuses a replayed assertion id, as AWS does).
+//! A SAML IdP for the benchmark: a fresh signed Response per request (the server refuses a
+//! replayed assertion id, as AWS does), signed with RSA-2048 / RSA-SHA256 — what IdPs sign
+//! SAML with (AD FS, Entra ID, Okta, Google, Keycloak's default) — or ECDSA P-256 / SHA-256.
 //!
 //! The assertion is written directly in its exclusive-C14N form (no whitespace between
 //! elements, attributes in canonical order, explicit end tags), so its digest is the SHA-256
@@ -8,7 +9,9 @@
 
 use aws_lc_rs::digest::{SHA256, digest};
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
+};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use time::OffsetDateTime;
@@ -24,9 +27,55 @@ pub const AWS_SAML_ENDPOINT: &str = "https://signin.aws.amazon.com/saml";
 /// Validity of each generated assertion (`NotOnOrAfter` − `IssueInstant`).
 pub const ASSERTION_LIFETIME_SECS: i64 = 300;
 
+/// The IdP's signing key.
+pub enum SigningKey {
+    /// RSA (PKCS#1 v1.5) with SHA-256.
+    Rsa(RsaKeyPair),
+    /// ECDSA P-256 with SHA-256.
+    Ecdsa(EcdsaKeyPair),
+}
+
+impl SigningKey {
+    /// An RSA key from its PKCS#8 DER.
+    pub fn rsa(pkcs8_der: &[u8]) -> Result<SigningKey, BoxError> {
+        let key = RsaKeyPair::from_pkcs8(pkcs8_der).map_err(|e| format!("SAML RSA key: {e}"))?;
+        Ok(SigningKey::Rsa(key))
+    }
+
+    /// An ECDSA P-256 key from its PKCS#8 DER.
+    pub fn ecdsa(pkcs8_der: &[u8]) -> Result<SigningKey, BoxError> {
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8_der)
+            .map_err(|e| format!("SAML ECDSA key: {e}"))?;
+        Ok(SigningKey::Ecdsa(key))
+    }
+
+    fn signature_method(&self) -> &'static str {
+        match self {
+            SigningKey::Rsa(_) => "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+            SigningKey::Ecdsa(_) => "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+        }
+    }
+
+    fn sign(&self, rng: &SystemRandom, msg: &[u8]) -> Result<Vec<u8>, BoxError> {
+        match self {
+            SigningKey::Rsa(key) => {
+                let mut sig = vec![0; key.public_modulus_len()];
+                key.sign(&RSA_PKCS1_SHA256, rng, msg, &mut sig)
+                    .map_err(|e| format!("SAML signing: {e}"))?;
+                Ok(sig)
+            }
+            SigningKey::Ecdsa(key) => Ok(key
+                .sign(rng, msg)
+                .map_err(|e| format!("SAML signing: {e}"))?
+                .as_ref()
+                .to_vec()),
+        }
+    }
+}
+
 /// The IdP: its signing key, entityID and the role/provider pair put in the Role attribute.
 pub struct SamlIdp {
-    key: EcdsaKeyPair,
+    key: SigningKey,
     rng: SystemRandom,
     entity_id: String,
     role_attr: String,
@@ -39,15 +88,13 @@ fn iso(t: i64) -> Result<String, BoxError> {
 }
 
 impl SamlIdp {
-    /// `pkcs8_der`: the ECDSA P-256 private key whose certificate is in the provider metadata.
+    /// `key`: a private key whose certificate is in the provider metadata.
     pub fn new(
-        pkcs8_der: &[u8],
+        key: SigningKey,
         entity_id: &str,
         role_arn: &str,
         provider_arn: &str,
     ) -> Result<SamlIdp, BoxError> {
-        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8_der)
-            .map_err(|e| format!("SAML key: {e}"))?;
         Ok(SamlIdp {
             key,
             rng: SystemRandom::new(),
@@ -77,17 +124,15 @@ impl SamlIdp {
         );
         let canonical = format!("{head}{body}");
         let digest_b64 = STANDARD.encode(digest(&SHA256, canonical.as_bytes()));
+        let method = self.key.signature_method();
         let signed_info = format!(
             "<ds:SignedInfo xmlns:ds=\"{NS_DS}\"><ds:CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"></ds:CanonicalizationMethod>\
-<ds:SignatureMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256\"></ds:SignatureMethod><ds:Reference URI=\"#{id}\"><ds:Transforms>\
+<ds:SignatureMethod Algorithm=\"{method}\"></ds:SignatureMethod><ds:Reference URI=\"#{id}\"><ds:Transforms>\
 <ds:Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"></ds:Transform><ds:Transform Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"></ds:Transform></ds:Transforms>\
 <ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"></ds:DigestMethod><ds:DigestValue>{digest_b64}</ds:DigestValue></ds:Reference></ds:SignedInfo>"
         );
-        let sig = self
-            .key
-            .sign(&self.rng, signed_info.as_bytes())
-            .map_err(|e| format!("SAML signing: {e}"))?;
-        let sig_b64 = STANDARD.encode(sig.as_ref());
+        let sig = self.key.sign(&self.rng, signed_info.as_bytes())?;
+        let sig_b64 = STANDARD.encode(sig);
         let response = format!(
             "<samlp:Response xmlns:samlp=\"{NS_SAMLP}\" xmlns:saml=\"{NS_SAML}\" Destination=\"{AWS_SAML_ENDPOINT}\" ID=\"r{id}\" IssueInstant=\"{issued}\" Version=\"2.0\">\
 <saml:Issuer>{entity}</saml:Issuer><samlp:Status><samlp:StatusCode Value=\"urn:oasis:names:tc:SAML:2.0:status:Success\"></samlp:StatusCode></samlp:Status>\
@@ -106,11 +151,27 @@ mod tests {
     const ROLE: &str = "arn:aws:iam::123456789012:role/bench-saml-role";
     const PROVIDER: &str = "arn:aws:iam::123456789012:saml-provider/bench-saml";
 
-    /// The generated Response verifies with the server's own verifier (digest, ECDSA signature,
-    /// audience, recipient, times), and every call has a new assertion id.
+    /// The generated Response verifies with the server's own verifier (digest, signature,
+    /// audience, recipient, times), for either key kind, and every call has a new assertion id.
     #[test]
     fn generated_response_verifies_with_the_server_verifier() {
-        let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        check(&rcgen::PKCS_RSA_SHA256, SigningKey::rsa);
+        check(&rcgen::PKCS_ECDSA_P256_SHA256, SigningKey::ecdsa);
+    }
+
+    fn keypair(alg: &'static rcgen::SignatureAlgorithm) -> rcgen::KeyPair {
+        if alg == &rcgen::PKCS_RSA_SHA256 {
+            rcgen::KeyPair::generate_rsa_for(alg, rcgen::RsaKeySize::_2048).unwrap()
+        } else {
+            rcgen::KeyPair::generate_for(alg).unwrap()
+        }
+    }
+
+    fn check(
+        alg: &'static rcgen::SignatureAlgorithm,
+        key: fn(&[u8]) -> Result<SigningKey, BoxError>,
+    ) {
+        let kp = keypair(alg);
         let cert = rcgen::CertificateParams::new(vec!["idp.bench.test".to_string()])
             .unwrap()
             .self_signed(&kp)
@@ -124,7 +185,7 @@ mod tests {
             STANDARD.encode(cert.der())
         );
         let md = IdpMetadata::parse(&metadata).unwrap();
-        let idp = SamlIdp::new(&kp.serialize_der(), ENTITY, ROLE, PROVIDER).unwrap();
+        let idp = SamlIdp::new(key(&kp.serialize_der()).unwrap(), ENTITY, ROLE, PROVIDER).unwrap();
         let now = 1_790_000_000;
         let a = verify_response(
             &idp.response_b64(now).unwrap(),
@@ -146,8 +207,9 @@ mod tests {
             [format!("{ROLE},{PROVIDER}")]
         );
         // A different key is refused: the signature is really checked.
-        let other = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        let forged = SamlIdp::new(&other.serialize_der(), ENTITY, ROLE, PROVIDER).unwrap();
+        let other = keypair(alg);
+        let forged =
+            SamlIdp::new(key(&other.serialize_der()).unwrap(), ENTITY, ROLE, PROVIDER).unwrap();
         assert!(
             verify_response(
                 &forged.response_b64(now).unwrap(),

@@ -28,7 +28,11 @@ pub struct IdpFixtures {
     pub web_identity_token: String,
     pub saml_entity_id: String,
     pub saml_metadata: String,
+    /// The ECDSA P-256 signing key (PKCS#8 DER, base64).
     pub saml_key_pkcs8_b64: String,
+    /// The RSA-2048 signing key (PKCS#8 DER, base64); the metadata holds both certificates.
+    #[serde(default)]
+    pub saml_rsa_key_pkcs8_b64: Option<String>,
 }
 
 /// What the scenarios use.
