@@ -165,12 +165,7 @@ impl Cache {
     }
 
     pub fn insert_policy(&self, key: String, policy: Arc<Policy>) {
-        if let Ok(mut m) = self.policies.write() {
-            if m.len() >= MAX_POLICY_CACHE {
-                m.clear();
-            }
-            m.insert(key, policy);
-        }
+        insert_capped(&self.policies, MAX_POLICY_CACHE, key, policy);
     }
 
     pub fn session_policy(&self, doc: &str) -> Option<Arc<str>> {
@@ -178,12 +173,7 @@ impl Cache {
     }
 
     pub fn insert_session_policy(&self, doc: String, compact: Arc<str>) {
-        if let Ok(mut m) = self.session_policies.write() {
-            if m.len() >= MAX_POLICY_CACHE {
-                m.clear();
-            }
-            m.insert(doc, compact);
-        }
+        insert_capped(&self.session_policies, MAX_POLICY_CACHE, doc, compact);
     }
 
     fn cached_entity(&self, key: &EntityKey) -> Option<Option<Arc<Entity>>> {
@@ -194,12 +184,7 @@ impl Cache {
         if self.epoch() != epoch_before {
             return;
         }
-        if let Ok(mut m) = self.entities.write() {
-            if m.len() >= MAX_ENTITY_CACHE {
-                m.clear();
-            }
-            m.insert(key, value);
-        }
+        insert_capped(&self.entities, MAX_ENTITY_CACHE, key, value);
     }
 
     fn cached_key(&self, id: &str) -> Option<Arc<ResolvedKey>> {
@@ -220,12 +205,23 @@ impl Cache {
     }
 
     pub fn insert_signing_key(&self, cache_key: String, key: SigningKey) {
-        if let Ok(mut sk) = self.signing_keys.write() {
-            if sk.len() >= MAX_SIGNING_KEY_CACHE {
-                sk.clear();
-            }
-            sk.insert(cache_key, key);
+        insert_capped(&self.signing_keys, MAX_SIGNING_KEY_CACHE, cache_key, key);
+    }
+}
+
+/// Inserts into a cache that is reset when it holds `cap` entries (a bound on memory that
+/// needs no eviction order; every cached value can be derived again).
+fn insert_capped<K: std::hash::Hash + Eq, V>(
+    cache: &RwLock<HashMap<K, V>>,
+    cap: usize,
+    key: K,
+    value: V,
+) {
+    if let Ok(mut m) = cache.write() {
+        if m.len() >= cap {
+            m.clear();
         }
+        m.insert(key, value);
     }
 }
 
@@ -366,13 +362,8 @@ impl AppState {
             return Ok(Some(value));
         }
         let value = Arc::new(derive(&entity)?);
-        if let Ok(mut m) = self.cache.derived.write() {
-            if m.len() >= MAX_ENTITY_CACHE {
-                m.clear();
-            }
-            let erased: Arc<dyn std::any::Any + Send + Sync> = value.clone();
-            m.insert(key, (entity, erased));
-        }
+        let erased: Arc<dyn std::any::Any + Send + Sync> = value.clone();
+        insert_capped(&self.cache.derived, MAX_ENTITY_CACHE, key, (entity, erased));
         Ok(Some(value))
     }
 

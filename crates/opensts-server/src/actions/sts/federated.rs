@@ -276,21 +276,21 @@ pub async fn assume_federated(
     claims.transitive_tag_keys = req.transitive_tag_keys.clone();
     claims.session_policies = params.policy.iter().cloned().collect();
     claims.session_policy_arns = params.policy_arns.clone();
-    if let Some(once) = &req.one_time
-        && cx
+    if let Some(once) = &req.one_time {
+        if cx
             .state
             .issued_before_claims_horizon(once.issued_at, once.issuer_skew_secs)
-    {
-        return Err(invalid_token(once.uncertain_message));
-    }
-    if let Some(once) = &req.one_time
-        && !cx
+        {
+            return Err(invalid_token(once.uncertain_message));
+        }
+        let claimed = cx
             .state
             .store
             .claim_once(once.scope, &once.id, once.expires_at, cx.now)
-            .await?
-    {
-        return Err(invalid_token(once.message));
+            .await?;
+        if !claimed {
+            return Err(invalid_token(once.message));
+        }
     }
     let credentials = issue(cx, claims)?;
     Ok(FederatedSession {
