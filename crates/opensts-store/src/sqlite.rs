@@ -409,14 +409,15 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Whether the next claim group may skip the fsync; records this process first (with an
-    /// fsync) if it has not yet. Called under the claim commit lock.
-    async fn claims_may_skip_fsync(&self) -> bool {
+    /// Before claims may skip the fsync: records this process's run (with an fsync) if it has
+    /// a boot id and has not yet; [`Self::claims_pool`] then picks the unsynced connection.
+    /// Called under the claim commit lock.
+    async fn record_unsynced_run(&self) {
         let Some(boot_id) = self.unsynced.boot_id.get() else {
-            return false;
+            return;
         };
         if self.unsynced.run_key.get().is_some() {
-            return true;
+            return;
         }
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -429,11 +430,21 @@ impl SqliteStore {
             .execute(&self.writer)
             .await;
         match recorded {
-            Ok(_) => self.unsynced.run_key.set(key).is_ok(),
+            Ok(_) => {
+                let _ = self.unsynced.run_key.set(key);
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "could not record the unsynced-claims run; claims stay fsynced");
-                false
             }
+        }
+    }
+
+    /// The connection claims are committed on: the unsynced claim connection once this
+    /// process recorded its run ([`Self::record_unsynced_run`]), the writer otherwise.
+    fn claims_pool(&self) -> &SqlitePool {
+        match (&self.claim_writer, self.unsynced.run_key.get()) {
+            (Some(unsynced), Some(_)) => unsynced,
+            _ => &self.writer,
         }
     }
 
@@ -468,11 +479,7 @@ impl SqliteStore {
             // and a claim group meeting it from another connection would sleep in SQLite's
             // busy handler (1, 2, 5 ms, …) instead of queueing for a moment. A purge lost to
             // an OS crash only brings back claims that had expired.
-            let pool = match (&store.claim_writer, store.unsynced.run_key.get()) {
-                (Some(claims), Some(_)) => claims,
-                _ => &store.writer,
-            };
-            if let Err(e) = purge_claims(pool, now).await {
+            if let Err(e) = purge_claims(store.claims_pool(), now).await {
                 tracing::warn!(error = %e, "purging expired one-time claims failed");
             }
             if let Some(claims) = &store.claim_writer {
@@ -525,11 +532,8 @@ impl SqliteStore {
         if calls / CLAIM_PURGE_INTERVAL != (calls + batch.len() as u64) / CLAIM_PURGE_INTERVAL {
             self.spawn_claim_upkeep(first.now);
         }
-        let pool = match (self.claims_may_skip_fsync().await, &self.claim_writer) {
-            (true, Some(unsynced)) => unsynced,
-            _ => &self.writer,
-        };
-        let outcome = insert_claims(pool, &batch).await;
+        self.record_unsynced_run().await;
+        let outcome = insert_claims(self.claims_pool(), &batch).await;
         match outcome {
             Ok(claimed) => {
                 for (c, ok) in batch.into_iter().zip(claimed) {

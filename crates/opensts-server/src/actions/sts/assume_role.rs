@@ -262,7 +262,7 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
     claims
         .transitive_tag_keys
         .extend(params.transitive_tag_keys.iter().cloned());
-    claims.session_policies = params.policy.iter().cloned().collect();
+    claims.session_policies = params.policy.iter().map(|p| p.to_string()).collect();
     claims.session_policy_arns = params.policy_arns.clone();
     let source_identity = claims.source_identity.clone();
     let creds = issue(cx, claims)?;

@@ -274,7 +274,7 @@ pub async fn assume_federated(
     claims.source_identity = req.source_identity.clone();
     claims.tags = req.tags.clone();
     claims.transitive_tag_keys = req.transitive_tag_keys.clone();
-    claims.session_policies = params.policy.iter().cloned().collect();
+    claims.session_policies = params.policy.iter().map(|p| p.to_string()).collect();
     claims.session_policy_arns = params.policy_arns.clone();
     if let Some(once) = &req.one_time {
         if cx

@@ -71,7 +71,7 @@ pub async fn handle(cx: &ActionCtx<'_>, caller: &Caller, p: &Params) -> ApiResul
         .iter()
         .map(|t| (t.key.clone(), t.value.clone()))
         .collect();
-    claims.session_policies = params.policy.iter().cloned().collect();
+    claims.session_policies = params.policy.iter().map(|p| p.to_string()).collect();
     claims.session_policy_arns = params.policy_arns.clone();
     let creds = issue(cx, claims)?;
 

@@ -28,7 +28,7 @@ pub const PACKED_POLICY_LIMIT_BYTES: usize = 4096;
 #[derive(Default, Debug)]
 pub struct SessionParams {
     /// Inline session policy as given (compacted for storage).
-    pub policy: Option<String>,
+    pub policy: Option<Arc<str>>,
     pub policy_arns: Vec<String>,
     pub tags: Vec<Tag>,
     pub transitive_tag_keys: Vec<String>,
@@ -96,7 +96,7 @@ pub async fn parse_session_params(
 
     let compact = match policy {
         Some(doc) => Some(match cx.state.cache.session_policy(doc) {
-            Some(c) => c.to_string(),
+            Some(c) => c,
             None => {
                 // `policy_max_chars` was enforced above; an unbounded inline policy (AssumeRole's
                 // `unrestrictedSessionPolicyDocumentType`) is bounded by the packed budget.
@@ -105,10 +105,10 @@ pub async fn parse_session_params(
                 };
                 opensts_policy::Policy::parse_with(doc, PolicyKind::Session, &options)
                     .map_err(|e| ApiError::malformed_policy_document(e.message()))?;
-                let c = compact_json(doc);
+                let c: Arc<str> = Arc::from(compact_json(doc));
                 cx.state
                     .cache
-                    .insert_session_policy(doc.to_string(), Arc::from(c.as_str()));
+                    .insert_session_policy(doc.to_string(), c.clone());
                 c
             }
         }),
@@ -154,7 +154,7 @@ impl SessionParams {
 
     /// Percentage of [`PACKED_POLICY_LIMIT_BYTES`] used; refuses more than 100%.
     pub fn packed_size_percent(&self, inherited_tags: &[(String, String)]) -> ApiResult<i64> {
-        let bytes = self.policy.as_ref().map_or(0, String::len)
+        let bytes = self.policy.as_ref().map_or(0, |p| p.len())
             + self.policy_arns.iter().map(String::len).sum::<usize>()
             + self
                 .tags
@@ -264,10 +264,10 @@ mod tests {
             0
         );
         let p = SessionParams {
-            policy: Some(compact_json(
+            policy: Some(Arc::from(compact_json(
                 r#"{ "Version": "2012-10-17",
                      "Statement": [ { "Effect": "Allow", "Action": "s3:*", "Resource": "*" } ] }"#,
-            )),
+            ))),
             ..Default::default()
         };
         // Compacted: {"Statement":[{"Action":"s3:*","Effect":"Allow","Resource":"*"}],"Version":"2012-10-17"}
